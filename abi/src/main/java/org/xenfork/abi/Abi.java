@@ -1,0 +1,167 @@
+package org.xenfork.abi;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The hypercall ABI of one Xen release on x86-64: its structs' layouts, its
+ * constants (interface versions, hypercall and command numbers, flags) and its
+ * HVM save record types, all read from {@code releases/xen-X.Y.abi}.
+ *
+ * <pre>{@code
+ * Abi abi = Abi.forRelease(XenRelease.parse("4.17"));
+ * long version = abi.constant("XEN_DOMCTL_INTERFACE_VERSION");   // 0x15
+ * byte[] domctl = StructCodec.encode(abi.struct("xen_domctl"),
+ *         Map.of("cmd", "1", "u.createdomain.max_vcpus", "2"));
+ * }</pre>
+ */
+public final class Abi {
+    private static final String FOLDER = "releases/";
+    private static final Map<XenRelease, Abi> CACHE = new ConcurrentHashMap<>();
+
+    private final XenRelease release;
+    private final Map<String, StructLayout> structs;
+    private final Map<String, String> structAliases;
+    private final Map<String, Integer> typeSizes;
+    private final Map<String, Long> constants;
+    private final List<HvmSaveType> hvmSaveTypes;
+
+    private Abi(XenRelease release, DeclarationParser.Declarations d) {
+        this.release = release;
+        Map<String, StructLayout> s = new LinkedHashMap<>();
+        d.records.forEach((tag, record) -> s.put(tag, StructLayout.of(tag, record)));
+        this.structs = Collections.unmodifiableMap(s);
+        Map<String, String> aliases = new LinkedHashMap<>();
+        Map<String, Integer> sizes = new LinkedHashMap<>();
+        d.typedefs.forEach((name, type) -> {
+            sizes.put(name, type.size());
+            if (type instanceof CType.Record r && r.tag() != null) {
+                aliases.put(name, r.tag());
+            }
+        });
+        this.structAliases = Collections.unmodifiableMap(aliases);
+        this.typeSizes = Collections.unmodifiableMap(sizes);
+        this.constants = Collections.unmodifiableMap(new LinkedHashMap<>(d.constants));
+        for (DeclarationParser.SelectorDecl sel : d.selectors) {
+            attachSelector(sel);
+        }
+        List<HvmSaveType> hvm = new ArrayList<>();
+        for (DeclarationParser.HvmTypeDecl h : d.hvmTypes) {
+            StructLayout body = structs.get(h.struct());
+            if (body == null) {
+                throw new IllegalStateException(h.where() + ": unknown struct " + h.struct());
+            }
+            hvm.add(new HvmSaveType(h.name(), h.code(), body));
+        }
+        this.hvmSaveTypes = List.copyOf(hvm);
+    }
+
+    /** The ABI of a supported release (parsed once, then shared; it is immutable). */
+    public static Abi forRelease(XenRelease release) {
+        if (!XenRelease.SUPPORTED.contains(release)) {
+            throw new AbiException("unsupported Xen release " + release + ": supported are " + XenRelease.supportedList());
+        }
+        return CACHE.computeIfAbsent(release, r ->
+                new Abi(r, DeclarationParser.parse("xen-" + r + ".abi", Abi::readResource)));
+    }
+
+    public XenRelease release() {
+        return release;
+    }
+
+    /** A struct by its tag ({@code xen_domctl}), its typedef ({@code xen_compile_info_t}) or {@code struct tag}. */
+    public StructLayout struct(String name) {
+        String n = name.strip();
+        if (n.startsWith("struct ")) {
+            n = n.substring("struct ".length()).strip();
+        }
+        StructLayout s = structs.get(structAliases.getOrDefault(n, n));
+        if (s == null) {
+            List<String> names = new ArrayList<>(structs.keySet());
+            names.addAll(structAliases.keySet());
+            throw new AbiException("no struct " + name + " in the Xen " + release + " ABI; nearest: "
+                    + String.join(", ", NameSuggestions.nearest(n, names, 5)));
+        }
+        return s;
+    }
+
+    /** Every struct this release declares, in declaration order. */
+    public List<StructLayout> structs() {
+        return List.copyOf(structs.values());
+    }
+
+    /** {@code sizeof} of a typedef'd type, e.g. {@code xen_domain_handle_t}. */
+    public Optional<Integer> typedefSize(String name) {
+        return Optional.ofNullable(typeSizes.get(name));
+    }
+
+    /** A constant defined in this release, or an {@link AbiException} if Xen {@link #release} lacks it. */
+    public long constant(String name) {
+        Long v = constants.get(name);
+        if (v == null) {
+            throw new AbiException(name + " is not defined in Xen " + release + "; nearest: "
+                    + String.join(", ", NameSuggestions.nearest(name, constants.keySet(), 5)));
+        }
+        return v;
+    }
+
+    public Optional<Long> findConstant(String name) {
+        return Optional.ofNullable(constants.get(name));
+    }
+
+    /** Every constant of this release, in declaration order. */
+    public Map<String, Long> constants() {
+        return constants;
+    }
+
+    public List<HvmSaveType> hvmSaveTypes() {
+        return hvmSaveTypes;
+    }
+
+    private void attachSelector(DeclarationParser.SelectorDecl sel) {
+        StructLayout s = structs.get(sel.struct());
+        if (s == null) {
+            throw new IllegalStateException(sel.where() + ": unknown struct " + sel.struct());
+        }
+        Field union = s.field(sel.union()).orElse(null);
+        if (union == null || union.kind() != Field.Kind.UNION || s.field(sel.discriminator()).isEmpty()) {
+            throw new IllegalStateException(sel.where() + ": " + sel.struct() + " has no union " + sel.union()
+                    + " or no field " + sel.discriminator());
+        }
+        Map<Long, String> members = new LinkedHashMap<>();
+        String fallback = null;
+        for (String[] e : sel.entries()) {
+            String member = e[1];
+            if (!member.isEmpty() && s.field(sel.union() + "." + member).isEmpty()) {
+                throw new IllegalStateException(sel.where() + ": " + sel.union() + " has no member " + member);
+            }
+            if (e[0].equals("default")) {
+                fallback = member;
+            } else {
+                Long value = constants.get(e[0]);
+                if (value == null) {
+                    throw new IllegalStateException(sel.where() + ": constant " + e[0] + " is not defined");
+                }
+                members.put(value, member);
+            }
+        }
+        s.attach(new UnionSelector(sel.union(), sel.discriminator(), Collections.unmodifiableMap(members), fallback));
+    }
+
+    private static String readResource(String name) {
+        try (InputStream in = Abi.class.getResourceAsStream(FOLDER + name)) {
+            return in == null ? null : new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

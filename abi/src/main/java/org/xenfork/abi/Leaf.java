@@ -1,0 +1,84 @@
+package org.xenfork.abi;
+
+import java.math.BigInteger;
+
+/**
+ * A field that holds one integer: a scalar, a guest handle, a bitfield, or one
+ * element of an array ({@code handle[3]}). Reads and writes little-endian bytes
+ * at {@code base + offset}, so the same leaf serves an array of structs.
+ *
+ * @param bitOffset for a bitfield, bits from the start of the struct; else {@code offset * 8}
+ * @param bitWidth  width in bits: {@code size * 8} unless a bitfield
+ */
+public record Leaf(String path, int offset, int size, String type, boolean signed, int bitOffset, int bitWidth) {
+
+    static Leaf whole(String path, int offset, CType.Scalar type) {
+        return new Leaf(path, offset, type.size(), type.name(), type.signed(), offset * 8, type.size() * 8);
+    }
+
+    static Leaf bitfield(String path, CType.Scalar type, int bitOffset, int bitWidth) {
+        return new Leaf(path, bitOffset / 8, 0, type.name(), type.signed(), bitOffset, bitWidth);
+    }
+
+    public boolean isBitfield() {
+        return size == 0;
+    }
+
+    /** The value's bits as an unsigned number (two's complement for signed types). */
+    public long read(byte[] bytes, int base) {
+        int first = base + bitOffset / 8;
+        int shift = bitOffset % 8;
+        int span = (shift + bitWidth + 7) / 8;
+        long raw = 0;
+        for (int i = span - 1; i >= 0; i--) {
+            raw = (raw << 8) | (bytes[first + i] & 0xffL);
+        }
+        return (raw >>> shift) & mask();
+    }
+
+    /** Writes the low {@link #bitWidth} bits of {@code value}, leaving every other bit as it was. */
+    public void write(byte[] bytes, int base, long value) {
+        int first = base + bitOffset / 8;
+        int shift = bitOffset % 8;
+        int span = (shift + bitWidth + 7) / 8;
+        long raw = 0;
+        for (int i = span - 1; i >= 0; i--) {
+            raw = (raw << 8) | (bytes[first + i] & 0xffL);
+        }
+        long fieldMask = mask() << shift;
+        raw = (raw & ~fieldMask) | ((value << shift) & fieldMask);
+        for (int i = 0; i < span; i++) {
+            bytes[first + i] = (byte) (raw >>> (8 * i));
+        }
+    }
+
+    /** All ones in the low {@link #bitWidth} bits. */
+    public long mask() {
+        return bitWidth == 64 ? -1L : (1L << bitWidth) - 1;
+    }
+
+    /**
+     * The bits to store for {@code value}, or an {@link AbiException} naming this
+     * field when it does not fit: unsigned fields take 0 to 2^w-1; signed fields
+     * also take negatives down to -2^(w-1).
+     */
+    public long bitsFor(BigInteger value) {
+        BigInteger limit = BigInteger.ONE.shiftLeft(bitWidth);
+        BigInteger lowest = signed ? BigInteger.ONE.shiftLeft(bitWidth - 1).negate() : BigInteger.ZERO;
+        if (value.signum() < 0 && !signed) {
+            throw new AbiException(path + " is " + type + " (unsigned): negative value " + value + " is not allowed");
+        }
+        if (value.compareTo(lowest) < 0 || value.compareTo(limit) >= 0) {
+            String range = signed
+                    ? lowest + " .. 0x" + limit.subtract(BigInteger.ONE).toString(16)
+                    : "0 .. 0x" + limit.subtract(BigInteger.ONE).toString(16);
+            throw new AbiException(path + " is " + describeWidth() + ": value " + Values.format(value)
+                    + " does not fit (allowed " + range + ")");
+        }
+        return value.longValue() & mask();
+    }
+
+    private String describeWidth() {
+        return isBitfield() ? "a " + bitWidth + "-bit bitfield of " + type : type + " (" + bitWidth + " bits)";
+    }
+}
