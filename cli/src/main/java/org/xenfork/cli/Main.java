@@ -1,0 +1,43 @@
+package org.xenfork.cli;
+
+import java.io.PrintWriter;
+import org.xenfork.abi.AbiException;
+import picocli.CommandLine;
+
+/**
+ * Entry point of {@code bin/xenfork}. Exit codes (DESIGN.md, command line
+ * contract): 0 done; 1 the hypervisor, xenstored or QEMU refused; 2 bad usage
+ * or input; 3 environment missing.
+ */
+public final class Main {
+    public static final int EXIT_OK = 0;
+    public static final int EXIT_REFUSED = 1;
+    public static final int EXIT_USAGE = 2;
+    public static final int EXIT_ENVIRONMENT = 3;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs one command line with the given streams; returns the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = new CommandLine(new XenforkCommand());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setUsageHelpWidth(100);
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (ex instanceof AbiException || ex instanceof UsageException) {
+                commandLine.getErr().println("xenfork: " + ex.getMessage());
+                return EXIT_USAGE;
+            }
+            throw ex;
+        });
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+}
