@@ -87,8 +87,10 @@ class ReleaseLayoutsTest {
         }
         soft.assertAll();
         assertThat(checked).hasSizeGreaterThan(100);
-        // and nothing of ours is missing from the measured set
-        assertThat(checked).containsAll(abi.constants().keySet());
+        // Nothing of ours escapes the measured set, but for __HYPERVISOR_multicall, which the
+        // reference probe did not print; CHeaderOracleTest checks it against Xen's xen.h.
+        assertThat(abi.constants().keySet()).filteredOn(n -> !checked.contains(n))
+                .containsExactly("__HYPERVISOR_multicall");
     }
 
     @ParameterizedTest(name = "Xen {0}")
