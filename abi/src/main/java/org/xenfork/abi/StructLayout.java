@@ -91,6 +91,9 @@ public final class StructLayout {
         }
         Field field = fieldsByPath.get(path);
         if (field != null) {
+            if (field.kind() == Field.Kind.FLEXIBLE_ARRAY) {
+                throw new AbiException(path + " in " + name + " is " + describe(field));
+            }
             throw new AbiException(path + " in " + name + " is " + describe(field)
                     + "; give one of its values: " + String.join(", ", leafChoicesUnder(path)));
         }
