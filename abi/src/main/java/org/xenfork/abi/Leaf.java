@@ -26,30 +26,32 @@ public record Leaf(String path, int offset, int size, String type, boolean signe
 
     /** The value's bits as an unsigned number (two's complement for signed types). */
     public long read(byte[] bytes, int base) {
-        int first = base + bitOffset / 8;
-        int shift = bitOffset % 8;
-        int span = (shift + bitWidth + 7) / 8;
-        long raw = 0;
-        for (int i = span - 1; i >= 0; i--) {
-            raw = (raw << 8) | (bytes[first + i] & 0xffL);
-        }
-        return (raw >>> shift) & mask();
+        return (window(bytes, base) >>> (bitOffset % 8)) & mask();
     }
 
     /** Writes the low {@link #bitWidth} bits of {@code value}, leaving every other bit as it was. */
     public void write(byte[] bytes, int base, long value) {
-        int first = base + bitOffset / 8;
         int shift = bitOffset % 8;
-        int span = (shift + bitWidth + 7) / 8;
-        long raw = 0;
-        for (int i = span - 1; i >= 0; i--) {
-            raw = (raw << 8) | (bytes[first + i] & 0xffL);
-        }
         long fieldMask = mask() << shift;
-        raw = (raw & ~fieldMask) | ((value << shift) & fieldMask);
-        for (int i = 0; i < span; i++) {
+        long raw = (window(bytes, base) & ~fieldMask) | ((value << shift) & fieldMask);
+        int first = base + bitOffset / 8;
+        for (int i = 0; i < spanBytes(); i++) {
             bytes[first + i] = (byte) (raw >>> (8 * i));
         }
+    }
+
+    /** The little-endian bytes that hold this leaf, as one number (at most 8: see {@link RecordBuilder}). */
+    private long window(byte[] bytes, int base) {
+        int first = base + bitOffset / 8;
+        long raw = 0;
+        for (int i = spanBytes() - 1; i >= 0; i--) {
+            raw = (raw << 8) | (bytes[first + i] & 0xffL);
+        }
+        return raw;
+    }
+
+    private int spanBytes() {
+        return (bitOffset % 8 + bitWidth + 7) / 8;
     }
 
     /** All ones in the low {@link #bitWidth} bits. */
