@@ -1,0 +1,70 @@
+package org.xenfork.privcmd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** The real libc seam on this machine (Linux x86-64; no Xen needed). */
+class LinuxSeamTest {
+    private final NativeSeam seam = LinuxSeam.get();
+
+    @Test
+    void openAlwaysSetsCloseOnExec() throws Exception {
+        int fd = seam.open("/dev/null", Linux.O_RDWR);
+        try {
+            // fdinfo's flags are octal; O_CLOEXEC is 02000000.
+            String flags = Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd)).stream()
+                    .filter(l -> l.startsWith("flags:")).findFirst().orElseThrow().substring(6).strip();
+            assertThat(Long.parseLong(flags, 8) & Linux.O_CLOEXEC).isEqualTo(Linux.O_CLOEXEC);
+        } finally {
+            seam.close(fd);
+        }
+    }
+
+    @Test
+    void failuresCarryTheCallAndErrno() {
+        assertThatThrownBy(() -> seam.open("/nonexistent/xenfork", Linux.O_RDWR))
+                .isInstanceOfSatisfying(NativeException.class, e -> {
+                    assertThat(e.errno()).isEqualTo(Errno.ENOENT);
+                    assertThat(e.getMessage()).isEqualTo("open(/nonexistent/xenfork): ENOENT (2)");
+                });
+        assertThatThrownBy(() -> seam.close(987654)).isInstanceOfSatisfying(NativeException.class,
+                e -> assertThat(e.errno()).isEqualTo(Errno.EBADF));
+    }
+
+    @Test
+    void privcmdIoctlOnAnotherDeviceIsEnotty() throws Exception {
+        int fd = seam.open("/dev/null", Linux.O_RDWR);
+        long page = seam.mmap(Linux.PAGE_SIZE, Linux.PROT_READ | Linux.PROT_WRITE,
+                Linux.MAP_PRIVATE | Linux.MAP_ANONYMOUS, -1, 0);
+        try {
+            assertThatThrownBy(() -> seam.ioctl(fd, Linux.IOCTL_PRIVCMD_HYPERCALL, page))
+                    .isInstanceOfSatisfying(NativeException.class, e -> assertThat(e.errno()).isEqualTo(Errno.ENOTTY));
+        } finally {
+            seam.munmap(page, Linux.PAGE_SIZE);
+            seam.close(fd);
+        }
+    }
+
+    @Test
+    void anonymousMemoryRoundTripsAndAdvises() throws Exception {
+        long p = seam.mmap(2 * Linux.PAGE_SIZE, Linux.PROT_READ | Linux.PROT_WRITE,
+                Linux.MAP_PRIVATE | Linux.MAP_ANONYMOUS, -1, 0);
+        try {
+            byte[] data = {1, 2, 3, (byte) 0xff};
+            seam.write(p + Linux.PAGE_SIZE - 2, data, 0, 4); // across the page boundary
+            byte[] back = new byte[4];
+            seam.read(p + Linux.PAGE_SIZE - 2, back, 0, 4);
+            assertThat(back).containsExactly(data);
+            seam.madvise(p, 2 * Linux.PAGE_SIZE, Linux.MADV_DONTFORK);
+            seam.madvise(p, 2 * Linux.PAGE_SIZE, Linux.MADV_DOFORK);
+            assertThatThrownBy(() -> seam.madvise(p + 1, Linux.PAGE_SIZE, Linux.MADV_DONTFORK))
+                    .isInstanceOfSatisfying(NativeException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
+        } finally {
+            seam.munmap(p, 2 * Linux.PAGE_SIZE);
+        }
+    }
+}
