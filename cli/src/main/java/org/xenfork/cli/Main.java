@@ -1,7 +1,12 @@
 package org.xenfork.cli;
 
 import java.io.PrintWriter;
+import java.util.function.Function;
 import org.xenfork.abi.AbiException;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.sim.SimXen;
+import org.xenfork.privcmd.XenEnvironmentException;
+import org.xenfork.privcmd.XenException;
 import picocli.CommandLine;
 
 /**
@@ -24,7 +29,14 @@ public final class Main {
 
     /** Runs one command line with the given streams; returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = new CommandLine(new XenforkCommand());
+        return run(out, err, SimXen::create, args);
+    }
+
+    /** As {@link #run(PrintWriter, PrintWriter, String...)}, with the simulator {@code --backend sim} uses (tests). */
+    static int run(PrintWriter out, PrintWriter err, Function<XenRelease, SimXen> simulator, String... args) {
+        XenforkCommand top = new XenforkCommand();
+        top.simulator = simulator;
+        CommandLine cl = new CommandLine(top);
         cl.setOut(out);
         cl.setErr(err);
         cl.setUsageHelpWidth(100);
@@ -32,6 +44,14 @@ public final class Main {
             if (ex instanceof AbiException || ex instanceof UsageException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_USAGE;
+            }
+            if (ex instanceof XenException || ex instanceof XenstoreRefusal) {
+                commandLine.getErr().println("xenfork: " + ex.getMessage());
+                return EXIT_REFUSED;
+            }
+            if (ex instanceof XenEnvironmentException) {
+                commandLine.getErr().println("xenfork: " + ex.getMessage());
+                return EXIT_ENVIRONMENT;
             }
             throw ex;
         });

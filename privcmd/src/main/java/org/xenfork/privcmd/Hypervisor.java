@@ -445,7 +445,8 @@ public final class Hypervisor implements AutoCloseable {
         StructLayout s = sysctl.layout;
         String p = "u.physinfo.";
         return new PhysInfo((int) sysctl.get(s.leaf(p + "threads_per_core")), (int) sysctl.get(s.leaf(p + "cores_per_socket")),
-                (int) sysctl.get(s.leaf(p + "nr_cpus")), (int) sysctl.get(s.leaf(p + "nr_nodes")),
+                (int) sysctl.get(s.leaf(p + "nr_cpus")), (int) sysctl.get(s.leaf(p + "max_cpu_id")),
+                (int) sysctl.get(s.leaf(p + "nr_nodes")),
                 sysctl.get(s.leaf(p + "cpu_khz")), sysctl.get(s.leaf(p + "capabilities")),
                 sysctl.get(s.leaf(p + "total_pages")), sysctl.get(s.leaf(p + "free_pages")),
                 sysctl.get(s.leaf(p + "scrub_pages")));

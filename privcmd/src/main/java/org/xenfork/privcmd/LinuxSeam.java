@@ -14,7 +14,7 @@ import jnr.ffi.types.size_t;
  *
  * <pre>{@code
  * NativeSeam seam = LinuxSeam.get();
- * int fd = seam.open(Linux.PRIVCMD_DEVICE, Linux.O_RDWR);   // O_CLOEXEC added
+ * int fd = seam.open(Linux.PRIVCMD_DEVICE, Linux.O_RDWR | Linux.O_CLOEXEC);
  * }</pre>
  */
 public final class LinuxSeam implements NativeSeam {
@@ -71,7 +71,10 @@ public final class LinuxSeam implements NativeSeam {
 
     @Override
     public int open(String path, int flags) throws NativeException {
-        int fd = libc.open(path, flags | Linux.O_CLOEXEC);
+        if ((flags & Linux.O_CLOEXEC) == 0) {
+            throw new IllegalArgumentException("open(" + path + ") without O_CLOEXEC: the fd would leak into child processes");
+        }
+        int fd = libc.open(path, flags);
         if (fd < 0) {
             throw new NativeException("open(" + path + ")", errno());
         }

@@ -12,7 +12,10 @@ package org.xenfork.privcmd;
  */
 public interface NativeSeam {
 
-    /** open(2). {@link Linux#O_CLOEXEC} is always added: no privileged fd may leak into a child process. */
+    /**
+     * open(2). {@code flags} must include {@link Linux#O_CLOEXEC} (an IllegalArgumentException
+     * otherwise): no privileged fd may leak into a child process such as QEMU.
+     */
     int open(String path, int flags) throws NativeException;
 
     /** close(2). */

@@ -1,7 +1,7 @@
 package org.xenfork.privcmd;
 
 /** {@code XEN_SYSCTL_physinfo}: the host, as {@code xl info} summarises it. */
-public record PhysInfo(int threadsPerCore, int coresPerSocket, int nrCpus, int nrNodes, long cpuKhz,
+public record PhysInfo(int threadsPerCore, int coresPerSocket, int nrCpus, int maxCpuId, int nrNodes, long cpuKhz,
                        long capabilities, long totalPages, long freePages, long scrubPages) {
     public static final long CAP_HVM = 0x1;
     public static final long CAP_PV = 0x2;
@@ -17,15 +17,31 @@ public record PhysInfo(int threadsPerCore, int coresPerSocket, int nrCpus, int n
         return freePages * 4 / 1024;
     }
 
-    /** Capability names as {@code xl info}'s virt_caps lists them. */
+    /** Capability names in the order and spelling of {@code xl info}'s virt_caps. */
     public String capabilityNames() {
+        boolean directio = (capabilities & CAP_DIRECTIO) != 0;
         StringBuilder sb = new StringBuilder();
-        String[] names = {"hvm", "pv", "hvm_directio", "hap", "shadow"};
-        for (int i = 0; i < names.length; i++) {
-            if ((capabilities & (1L << i)) != 0) {
-                sb.append(sb.length() == 0 ? "" : " ").append(names[i]);
-            }
+        add(sb, CAP_PV, "pv");
+        add(sb, CAP_HVM, "hvm");
+        if (directio && (capabilities & CAP_HVM) != 0) {
+            sb.append(sb.length() == 0 ? "" : " ").append("hvm_directio");
         }
+        if (directio && (capabilities & CAP_PV) != 0) {
+            sb.append(sb.length() == 0 ? "" : " ").append("pv_directio");
+        }
+        add(sb, CAP_HAP, "hap");
+        add(sb, CAP_SHADOW, "shadow");
+        add(sb, 0x20, "iommu_hap_pt_share");
+        add(sb, 0x40, "vmtrace");
+        add(sb, 0x80, "vpmu");
+        add(sb, 0x100, "gnttab-v1");
+        add(sb, 0x200, "gnttab-v2");
         return sb.toString();
+    }
+
+    private void add(StringBuilder sb, long bit, String name) {
+        if ((capabilities & bit) != 0) {
+            sb.append(sb.length() == 0 ? "" : " ").append(name);
+        }
     }
 }

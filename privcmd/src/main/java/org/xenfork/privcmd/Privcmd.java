@@ -55,7 +55,7 @@ public final class Privcmd implements AutoCloseable {
         }
         int hcall = -1;
         try {
-            hcall = seam.open(Linux.HYPERCALL_DEVICE, Linux.O_RDWR);
+            hcall = seam.open(Linux.HYPERCALL_DEVICE, Linux.O_RDWR | Linux.O_CLOEXEC);
         } catch (NativeException e) {
             if (e.errno() != Errno.ENOENT) {
                 closeQuietly(seam, fd);
@@ -76,12 +76,12 @@ public final class Privcmd implements AutoCloseable {
 
     private static int openPrivcmd(NativeSeam seam) throws NativeException {
         try {
-            return seam.open(Linux.PRIVCMD_DEVICE, Linux.O_RDWR);
+            return seam.open(Linux.PRIVCMD_DEVICE, Linux.O_RDWR | Linux.O_CLOEXEC);
         } catch (NativeException e) {
             int err = e.errno();
             if (err == Errno.ENOENT || err == Errno.ENXIO || err == Errno.ENODEV) {
                 try {
-                    return seam.open(Linux.PRIVCMD_PROC, Linux.O_RDWR);
+                    return seam.open(Linux.PRIVCMD_PROC, Linux.O_RDWR | Linux.O_CLOEXEC);
                 } catch (NativeException ignored) {
                     throw e; // report the device node, the path users know
                 }

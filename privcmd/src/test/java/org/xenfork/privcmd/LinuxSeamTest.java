@@ -12,8 +12,8 @@ class LinuxSeamTest {
     private final NativeSeam seam = LinuxSeam.get();
 
     @Test
-    void openAlwaysSetsCloseOnExec() throws Exception {
-        int fd = seam.open("/dev/null", Linux.O_RDWR);
+    void openedFdsAreCloseOnExec() throws Exception {
+        int fd = seam.open("/dev/null", Linux.O_RDWR | Linux.O_CLOEXEC);
         try {
             // fdinfo's flags are octal; O_CLOEXEC is 02000000.
             String flags = Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd)).stream()
@@ -25,8 +25,14 @@ class LinuxSeamTest {
     }
 
     @Test
+    void openWithoutCloseOnExecIsRefused() {
+        assertThatThrownBy(() -> seam.open("/dev/null", Linux.O_RDWR)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("O_CLOEXEC");
+    }
+
+    @Test
     void failuresCarryTheCallAndErrno() {
-        assertThatThrownBy(() -> seam.open("/nonexistent/xenfork", Linux.O_RDWR))
+        assertThatThrownBy(() -> seam.open("/nonexistent/xenfork", Linux.O_RDWR | Linux.O_CLOEXEC))
                 .isInstanceOfSatisfying(NativeException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.ENOENT);
                     assertThat(e.getMessage()).isEqualTo("open(/nonexistent/xenfork): ENOENT (2)");
@@ -37,7 +43,7 @@ class LinuxSeamTest {
 
     @Test
     void privcmdIoctlOnAnotherDeviceIsEnotty() throws Exception {
-        int fd = seam.open("/dev/null", Linux.O_RDWR);
+        int fd = seam.open("/dev/null", Linux.O_RDWR | Linux.O_CLOEXEC);
         long page = seam.mmap(Linux.PAGE_SIZE, Linux.PROT_READ | Linux.PROT_WRITE,
                 Linux.MAP_PRIVATE | Linux.MAP_ANONYMOUS, -1, 0);
         try {
