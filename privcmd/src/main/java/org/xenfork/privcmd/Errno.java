@@ -32,6 +32,7 @@ public final class Errno {
     public static final int ENOSYS = 38;
     public static final int ENODATA = 61;
     /** Xen-internal "restart me"; reaches userspace only in corner cases. */
+    public static final int EOVERFLOW = 75;
     public static final int ERESTART = 85;
     public static final int EOPNOTSUPP = 95;
     public static final int ENOBUFS = 105;
@@ -43,7 +44,7 @@ public final class Errno {
             Map.entry(EACCES, "EACCES"), Map.entry(EFAULT, "EFAULT"), Map.entry(EBUSY, "EBUSY"),
             Map.entry(EEXIST, "EEXIST"), Map.entry(EXDEV, "EXDEV"), Map.entry(ENODEV, "ENODEV"),
             Map.entry(EINVAL, "EINVAL"), Map.entry(ENOTTY, "ENOTTY"), Map.entry(ENOSPC, "ENOSPC"),
-            Map.entry(ENOSYS, "ENOSYS"), Map.entry(ENODATA, "ENODATA"), Map.entry(ERESTART, "ERESTART"),
+            Map.entry(ENOSYS, "ENOSYS"), Map.entry(ENODATA, "ENODATA"), Map.entry(EOVERFLOW, "EOVERFLOW"), Map.entry(ERESTART, "ERESTART"),
             Map.entry(EOPNOTSUPP, "EOPNOTSUPP"), Map.entry(ENOBUFS, "ENOBUFS"));
 
     /** {@code EINVAL}, or {@code errno 123} for one without a name here. */

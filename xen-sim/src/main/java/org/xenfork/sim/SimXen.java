@@ -1,0 +1,436 @@
+package org.xenfork.sim;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.function.Predicate;
+
+import org.xenfork.abi.Abi;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.privcmd.Errno;
+
+/**
+ * A simulated Xen hypervisor of one release (4.14 – 4.22) on x86-64: its
+ * domains, and the hypercalls the fork workflow makes, answered with that
+ * release's semantics and errnos (reference/ABI.md; each class cites the Xen
+ * function it models). It reads and writes hypercall arguments as bytes
+ * through the release's abi layouts, so it is reached through a
+ * {@link SimulatedSeam}, below privcmd's ioctl.
+ *
+ * <pre>{@code
+ * SimXen xen = SimXen.builder(XenRelease.parse("4.17")).build();   // Intel, HAP, CONFIG_MEM_SHARING
+ * SimDomain parent = xen.addGuest(GuestSpec.hvm("debian", 2, 1 << 20));
+ * NativeSeam seam = new SimulatedSeam(xen);                         // give this to privcmd
+ * ... privcmd creates a domain and forks parent through the seam ...
+ * xen.calls().forEach(System.out::println);                         // domctl XEN_DOMCTL_createdomain dom=0 -> 0 …
+ * xen.injectFault(SimCall.named("XENMEM_sharing_op_fork"), Errno.ENOMEM);
+ * }</pre>
+ *
+ * <p>A fresh SimXen has Domain-0: id 0, PV, running, with the toolstack in it
+ * (every hypercall comes from dom0, which is privileged). Hypercalls other
+ * than xen_version, memory_op, multicall, sysctl and domctl return ENOSYS.
+ *
+ * <p>Thread safety: hypercalls and the methods here are serialised on this
+ * object, as Xen serialises domctls on {@code domctl_lock}.
+ */
+public final class SimXen {
+
+    /** The host CPU: forks need Intel VMX; on AMD, mem_sharing_control answers EOPNOTSUPP. */
+    public enum CpuVendor { INTEL, AMD }
+
+    /** Options of the simulated machine and Xen build. */
+    public static final class Builder {
+        private final XenRelease release;
+        private boolean memSharing = true;
+        private CpuVendor vendor = CpuVendor.INTEL;
+        private boolean hap = true;
+        private boolean iommu;
+        private int hostCpus = 8;
+        private long hostMemoryKb = 16L << 20;
+        private int dom0Vcpus = 2;
+        private long dom0MemoryKb = 2L << 20;
+        private String extraVersion = ".0";
+
+        private Builder(XenRelease release) {
+            Abi.forRelease(release); // refuses an unsupported release now rather than at build()
+            this.release = release;
+        }
+
+        /**
+         * Whether Xen was built with {@code CONFIG_MEM_SHARING}. Default
+         * {@code true}: the simulator stands for the hypervisor xenfork needs
+         * (stock builds default to n, see ABI.md §6e); without it every
+         * XENMEM_sharing_op is ENOSYS.
+         */
+        public Builder memSharing(boolean builtIn) {
+            this.memSharing = builtIn;
+            return this;
+        }
+
+        /** Default {@link CpuVendor#INTEL}. */
+        public Builder cpuVendor(CpuVendor cpuVendor) {
+            this.vendor = cpuVendor;
+            return this;
+        }
+
+        /** Hardware-assisted paging (EPT/NPT) available; default {@code true}. */
+        public Builder hap(boolean available) {
+            this.hap = available;
+            return this;
+        }
+
+        /** An IOMMU enabled (needed to create domains with CDF_iommu); default {@code false}. */
+        public Builder iommu(boolean enabled) {
+            this.iommu = enabled;
+            return this;
+        }
+
+        /** Host CPUs and memory; defaults 8 CPUs and 16 GiB. */
+        public Builder host(int cpus, long memoryKb) {
+            if (cpus < 1 || memoryKb < 4) {
+                throw new IllegalArgumentException("a host needs a CPU and memory");
+            }
+            this.hostCpus = cpus;
+            this.hostMemoryKb = memoryKb;
+            return this;
+        }
+
+        /** Domain-0's vCPUs and memory; defaults 2 vCPUs and 2 GiB. */
+        public Builder dom0(int vcpus, long memoryKb) {
+            if (vcpus < 1 || memoryKb < 4) {
+                throw new IllegalArgumentException("dom0 needs a vCPU and memory");
+            }
+            this.dom0Vcpus = vcpus;
+            this.dom0MemoryKb = memoryKb;
+            return this;
+        }
+
+        /** What {@code XENVER_extraversion} reports, e.g. {@code .7}; default {@code .0}. */
+        public Builder extraVersion(String extra) {
+            this.extraVersion = extra;
+            return this;
+        }
+
+        public SimXen build() {
+            boolean intel = vendor == CpuVendor.INTEL;
+            // CPUID.1:EAX and the first capability words of a Skylake-SP (Intel) or a
+            // Zen 2 EPYC (AMD, as in hvm-samples/xl-info-stock.txt).
+            Host host = new Host(vendor, hap, iommu, memSharing, hostCpus, hostMemoryKb,
+                    intel ? 2_095_078 : 2_596_131, intel ? 0x0005_0654 : 0x0080_0f12,
+                    intel ? List.of(0xbfebfbff, 0x7ffefbff, 0x2c100800, 0x00000121, 0x0000000f, 0xd19ffffb,
+                            0x00000000, 0x00000000)
+                            : List.of(0x178bf3fd, 0xf6d83203, 0x2c500800, 0x00000077, 0x00000005, 0x00880129,
+                            0x00000000, 0x00000000),
+                    extraVersion, "console=com1 com1=115200,8n1 dom0_mem=" + (dom0MemoryKb >> 10) + "M,max:"
+                    + (dom0MemoryKb >> 10) + "M dom0_max_vcpus=" + dom0Vcpus + " loglvl=all");
+            return new SimXen(release, host, dom0Vcpus, dom0MemoryKb);
+        }
+    }
+
+    /** Simulated time each hypercall takes, charged to every running vCPU as cpu_time. */
+    private static final long TICK_NS = 100_000;
+
+    private final XenRelease release;
+    private final Abi abi;
+    private final Host host;
+    private final DomainTable table;
+    private final DomainLifecycle lifecycle;
+    private final HvmContext hvm;
+    private final MemSharing memSharing;
+    private final XenVersionHypercall xenVersion;
+    private final DomctlHypercall domctl;
+    private final SysctlHypercall sysctl;
+    private final MemoryOpHypercall memoryOp;
+    private final MulticallHypercall multicall;
+    private final long hcMemoryOp;
+    private final long hcMulticall;
+    private final long hcXenVersion;
+    private final long hcSysctl;
+    private final long hcDomctl;
+    private final long xenmemSharingOp;
+    private final ConstantNames hypercallNames;
+    private final ConstantNames xenverNames;
+    private final ConstantNames domctlNames;
+    private final ConstantNames sysctlNames;
+    private final ConstantNames memoryOpNames;
+    private final ConstantNames sharingOpNames;
+    private final Faults faults = new Faults();
+    private final List<LoggedCall> log = new ArrayList<>();
+    /** Domain handles are random but reproducible run to run. */
+    private final Random handles = new Random(0x5eed_f0e4L);
+    private int depth;
+
+    private SimXen(XenRelease release, Host host, int dom0Vcpus, long dom0MemoryKb) {
+        this.release = release;
+        this.abi = Abi.forRelease(release);
+        this.host = host;
+        this.table = new DomainTable(abi);
+        this.hvm = new HvmContext(abi);
+        this.lifecycle = new DomainLifecycle(this, abi, table, hvm, host);
+        DomainInfo info = new DomainInfo(abi, host);
+        this.memSharing = new MemSharing(abi, table, lifecycle, hvm, host);
+        this.xenVersion = new XenVersionHypercall(abi, host, table);
+        this.domctl = new DomctlHypercall(abi, table, lifecycle, info, hvm, host);
+        this.sysctl = new SysctlHypercall(abi, table, info, host);
+        this.memoryOp = new MemoryOpHypercall(abi, host, memSharing);
+        this.multicall = new MulticallHypercall(abi);
+        this.hcMemoryOp = abi.constant("__HYPERVISOR_memory_op");
+        this.hcMulticall = abi.constant("__HYPERVISOR_multicall");
+        this.hcXenVersion = abi.constant("__HYPERVISOR_xen_version");
+        this.hcSysctl = abi.constant("__HYPERVISOR_sysctl");
+        this.hcDomctl = abi.constant("__HYPERVISOR_domctl");
+        this.xenmemSharingOp = abi.constant("XENMEM_sharing_op");
+        this.hypercallNames = new ConstantNames(abi, "__HYPERVISOR_", null);
+        this.xenverNames = new ConstantNames(abi, "XENVER_", null);
+        this.domctlNames = new ConstantNames(abi, "XEN_DOMCTL_", null);
+        this.sysctlNames = new ConstantNames(abi, "XEN_SYSCTL_", null);
+        this.memoryOpNames = new ConstantNames(abi, "XENMEM_", "XENMEM_sharing_op_");
+        this.sharingOpNames = new ConstantNames(abi, "XENMEM_sharing_op_", null);
+        bootDom0(dom0Vcpus, dom0MemoryKb);
+    }
+
+    public static Builder builder(XenRelease release) {
+        return new Builder(release);
+    }
+
+    /** A simulated Xen with the default options (see {@link Builder}). */
+    public static SimXen create(XenRelease release) {
+        return builder(release).build();
+    }
+
+    public XenRelease release() {
+        return release;
+    }
+
+    /**
+     * Adds a booted guest, as if a toolstack had created, built and unpaused
+     * it: id from the same allocator createdomain uses, vCPUs online with a
+     * running kernel's registers, memory populated, a random handle.
+     *
+     * @throws IllegalArgumentException if the host lacks HAP or an IOMMU the spec asks for
+     */
+    public synchronized SimDomain addGuest(GuestSpec spec) {
+        if (spec.hap() && !host.hap()) {
+            throw new IllegalArgumentException("the simulated host has no HAP; use GuestSpec.withHap(false)");
+        }
+        if (spec.iommu() && !host.iommu()) {
+            throw new IllegalArgumentException("the simulated host has no IOMMU; build it with iommu(true)");
+        }
+        long cdf = 0;
+        long emulation = 0;
+        switch (spec.type()) {
+            case HVM -> emulation = abi.constant("XEN_X86_EMU_ALL") & ~abi.constant("XEN_X86_EMU_VPCI");
+            case PVH -> emulation = abi.constant("XEN_X86_EMU_LAPIC");
+            case PV -> cdf |= abi.constant("XEN_DOMCTL_CDF_oos_off");
+        }
+        if (spec.isHvmContainer()) {
+            cdf |= abi.constant("XEN_DOMCTL_CDF_hvm") | (spec.hap() ? abi.constant("XEN_DOMCTL_CDF_hap") : 0);
+        }
+        cdf |= spec.iommu() ? abi.constant("XEN_DOMCTL_CDF_iommu") : 0;
+        SimDomain d = lifecycle.create(table.allocate(0),
+                new DomainConfig(newHandle(), 0, (int) cdf, spec.vcpus(), (int) emulation));
+        d.name = spec.name();
+        lifecycle.createVcpus(d, spec.vcpus());
+        for (int v = 0; v < spec.vcpus(); v++) {
+            if (d.hvm) {
+                hvm.bootVcpu(d, v);
+            } else {
+                d.onlineVcpus.set(v);
+            }
+        }
+        long pages = spec.memoryKb() / 4;
+        d.maxPages = pages;
+        d.p2m.populate(pages);
+        if (!spec.startPaused()) {
+            lifecycle.unpauseByController(d);
+        }
+        return d;
+    }
+
+    /** The listed domain with this id (dying ones included until freed). */
+    public synchronized Optional<SimDomain> domain(int domid) {
+        return Optional.ofNullable(table.byId(domid));
+    }
+
+    /** Every listed domain, in id order. */
+    public synchronized List<SimDomain> domains() {
+        return table.all();
+    }
+
+    /** The name a domain was given ("Domain-0" for dom0); the simulator's stand-in for xenstore's /local/domain/N/name. */
+    public synchronized Optional<String> name(int domid) {
+        return domain(domid).flatMap(SimDomain::name);
+    }
+
+    /** Names a domain, as a toolstack writes its name into xenstore. */
+    public synchronized void rename(int domid, String newName) {
+        require(domid).name = newName;
+    }
+
+    /**
+     * The guest {@code domid} touches page {@code gfn}: what an EPT fault of a
+     * running guest makes Xen do (see {@code mem_sharing_fork_page}). This is
+     * how a test makes a fork use memory.
+     *
+     * @throws IllegalStateException if the domain is paused or dying
+     * @throws IllegalArgumentException if no page backs {@code gfn}
+     */
+    public synchronized void guestAccess(int domid, long gfn, boolean write) {
+        memSharing.guestAccess(require(domid), gfn, write);
+    }
+
+    /** Makes every vCPU of the guest block (idle) or wake: XEN_DOMINF_blocked vs running. */
+    public synchronized void setIdle(int domid, boolean idle) {
+        require(domid).idle = idle;
+    }
+
+    /** The HVM context XEN_DOMCTL_gethvmcontext would return now. */
+    public synchronized byte[] hvmContext(int domid) {
+        SimDomain d = require(domid);
+        if (!d.hvm) {
+            throw new IllegalArgumentException("d" + domid + " is not an HVM domain");
+        }
+        return hvm.save(d, host);
+    }
+
+    /** Every hypercall so far, in order; a multicall's calls follow it. */
+    public synchronized List<LoggedCall> calls() {
+        return List.copyOf(log);
+    }
+
+    public synchronized void clearCalls() {
+        log.clear();
+    }
+
+    /** The next hypercall matching {@code when} fails with {@code errno}, doing nothing. */
+    public synchronized void injectFault(Predicate<SimCall> when, int errno) {
+        injectFault(when, errno, 1);
+    }
+
+    /** The next {@code times} hypercalls matching {@code when} fail with {@code errno}, doing nothing. */
+    public synchronized void injectFault(Predicate<SimCall> when, int errno, int times) {
+        faults.add(when, errno, times);
+    }
+
+    /** Drops every planned fault not yet used. */
+    public synchronized void clearFaults() {
+        faults.clear();
+    }
+
+    /**
+     * One hypercall from dom0 with privcmd's arguments: logged, subject to
+     * planned faults, answered with Xen's {@code long} result.
+     */
+    synchronized long hypercall(GuestMemory mem, long op, long[] args) {
+        SimCall call = decode(mem, op, args);
+        int slot = log.size();
+        log.add(null);
+        int injected = faults.take(call);
+        long rc;
+        if (injected != 0) {
+            rc = -injected;
+        } else {
+            if (depth == 0) {
+                tick();
+            }
+            depth++;
+            try {
+                rc = dispatch(mem, op, args);
+            } catch (XenError e) {
+                rc = -e.errno();
+            } finally {
+                depth--;
+            }
+        }
+        log.set(slot, new LoggedCall(call, rc, injected != 0));
+        return rc;
+    }
+
+    private long dispatch(GuestMemory mem, long op, long[] args) {
+        if (op == hcXenVersion) {
+            return xenVersion.call(mem, args[0], args[1]);
+        } else if (op == hcDomctl) {
+            return domctl.call(mem, args[0]);
+        } else if (op == hcSysctl) {
+            return sysctl.call(mem, args[0]);
+        } else if (op == hcMemoryOp) {
+            return memoryOp.call(mem, args[0], args[1]);
+        } else if (op == hcMulticall) {
+            return multicall.call(mem, args[0], args[1], this::hypercall);
+        }
+        return -Errno.ENOSYS;
+    }
+
+    /** Names the call for the log and for fault predicates, peeking at its argument struct. */
+    private SimCall decode(GuestMemory mem, long op, long[] args) {
+        String name = hypercallNames.name(op).replaceFirst("^__HYPERVISOR_", "");
+        long cmd = -1;
+        String cmdName = "";
+        long subop = -1;
+        String subopName = "";
+        int domain = -1;
+        try {
+            if (op == hcXenVersion) {
+                cmd = (int) args[0];
+                cmdName = xenverNames.name(cmd);
+            } else if (op == hcDomctl) {
+                byte[] s = mem.copyFromGuest(args[0], domctl.size());
+                cmd = domctl.cmdLeaf().read(s, 0);
+                cmdName = domctlNames.name(cmd);
+                domain = (int) domctl.domainLeaf().read(s, 0);
+            } else if (op == hcSysctl) {
+                cmd = sysctl.cmdLeaf().read(mem.copyFromGuest(args[0], sysctl.size()), 0);
+                cmdName = sysctlNames.name(cmd);
+            } else if (op == hcMemoryOp) {
+                cmd = args[0] & MemoryOpHypercall.MEMOP_CMD_MASK;
+                cmdName = memoryOpNames.name(cmd);
+                if (cmd == xenmemSharingOp) {
+                    byte[] mso = mem.copyFromGuest(args[1], memSharing.size());
+                    subop = memSharing.opLeaf().read(mso, 0);
+                    subopName = sharingOpNames.name(subop);
+                    domain = (int) memSharing.domainLeaf().read(mso, 0);
+                }
+            }
+        } catch (XenError unreadable) {
+            // The call itself will report EFAULT; the log shows what could be read.
+        }
+        return new SimCall((int) op, name, cmd, cmdName, subop, subopName, domain);
+    }
+
+    /** Time passes: every running vCPU is charged one tick. */
+    private void tick() {
+        for (SimDomain d : table.all()) {
+            if (d.isRunning()) {
+                d.cpuTimeNs += TICK_NS * d.onlineVcpus.cardinality();
+            }
+        }
+    }
+
+    private void bootDom0(int vcpus, long memoryKb) {
+        SimDomain dom0 = lifecycle.create(0, new DomainConfig(new byte[16], 0, 0, vcpus, 0));
+        dom0.name = "Domain-0";
+        lifecycle.createVcpus(dom0, vcpus);
+        dom0.onlineVcpus.set(0, vcpus);
+        long pages = memoryKb / 4;
+        dom0.maxPages = pages;
+        dom0.p2m.populate(pages);
+        // Xen unpauses dom0 itself once it is built.
+        dom0.controllerPauseCount = 0;
+        dom0.pauseCount = 0;
+    }
+
+    private byte[] newHandle() {
+        byte[] h = new byte[16];
+        handles.nextBytes(h);
+        return h;
+    }
+
+    private SimDomain require(int domid) {
+        SimDomain d = table.byId(domid);
+        if (d == null) {
+            throw new IllegalArgumentException("no domain " + domid);
+        }
+        return d;
+    }
+}

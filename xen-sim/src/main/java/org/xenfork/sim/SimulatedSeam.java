@@ -1,0 +1,226 @@
+package org.xenfork.sim;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import org.xenfork.abi.Abi;
+import org.xenfork.abi.Leaf;
+import org.xenfork.abi.StructLayout;
+import org.xenfork.privcmd.Errno;
+import org.xenfork.privcmd.Linux;
+import org.xenfork.privcmd.NativeException;
+import org.xenfork.privcmd.NativeSeam;
+
+/**
+ * privcmd's {@link NativeSeam} answered by a {@link SimXen} instead of Linux
+ * and Xen: a simulated process address space, the two device nodes, and
+ * {@code IOCTL_PRIVCMD_HYPERCALL} reading the real 48-byte
+ * {@code privcmd_hypercall} the caller wrote and handing it to the simulated
+ * hypervisor. Errors are {@link NativeException}s with Linux's errno.
+ *
+ * <pre>{@code
+ * SimXen xen = SimXen.create(XenRelease.parse("4.18"));
+ * NativeSeam seam = new SimulatedSeam(xen);
+ * int fd = seam.open(Linux.PRIVCMD_DEVICE, Linux.O_RDWR | Linux.O_CLOEXEC);
+ * int buf = seam.open(Linux.HYPERCALL_DEVICE, Linux.O_RDWR | Linux.O_CLOEXEC);
+ * long page = seam.mmap(4096, Linux.PROT_READ | Linux.PROT_WRITE, Linux.MAP_SHARED, buf, 0);
+ * seam.write(page, hypercallBytes, 0, 48);                       // a privcmd_hypercall
+ * int rc = seam.ioctl(fd, Linux.IOCTL_PRIVCMD_HYPERCALL, page);  // or NativeException(errno)
+ * }</pre>
+ *
+ * <p>What it models, after Linux's privcmd.c and privcmd-buf.c:
+ * <ul>
+ * <li>{@code open}: {@code /dev/xen/privcmd}, and {@code /dev/xen/hypercall}
+ *     unless built {@link #withoutHypercallDevice without it} (ENOENT, for
+ *     libxencall's fallback); any other path ENOENT. A missing
+ *     {@code O_CLOEXEC} is a programming error here (IllegalArgumentException):
+ *     xenfork's rule is that no privileged fd leaks into a child process.</li>
+ * <li>{@code mmap}: of the hypercall device only {@code MAP_SHARED} (else
+ *     EINVAL), on an fd opened for writing if {@code PROT_WRITE} (else EACCES);
+ *     anonymous memory with {@code MAP_ANONYMOUS} and exactly one of
+ *     MAP_SHARED/MAP_PRIVATE (else EINVAL), its pages present (reachable by
+ *     Xen) once written or at once with {@code MAP_LOCKED}. privcmd's own mmap (foreign
+ *     mappings) is not simulated and throws UnsupportedOperationException.</li>
+ * <li>{@code munmap} of exactly one whole mapping and {@code madvise} on mapped
+ *     pages; anything else EINVAL (stricter than Linux, to catch buffer bugs).</li>
+ * <li>{@code read}/{@code write} of unmapped memory: IllegalStateException
+ *     (SIGSEGV in real life).</li>
+ * <li>{@code ioctl}: HYPERCALL on the privcmd fd; its struct unreadable: EFAULT;
+ *     other requests ENOTTY; the hypercall device has no ioctls (ENOTTY). A
+ *     result in [-4095, -1] is thrown as errno, any other value returned
+ *     truncated to {@code int} as glibc's {@code ioctl()} does.</li>
+ * </ul>
+ */
+public final class SimulatedSeam implements NativeSeam {
+    /** O_ACCMODE: the access-mode bits of open(2)'s flags. */
+    private static final int O_ACCMODE = 03;
+    private static final int O_RDONLY = 0;
+    /** fds 0-2 are stdin, stdout and stderr. */
+    private static final int FIRST_FD = 3;
+
+    private enum Device { PRIVCMD, HYPERCALL }
+
+    private record OpenFile(Device device, int accessMode) {
+    }
+
+    private final SimXen xen;
+    private final boolean hypercallDevice;
+    private final AddressSpace memory = new AddressSpace();
+    private final Map<Integer, OpenFile> files = new HashMap<>();
+    private final int hypercallSize;
+    private final Leaf op;
+    private final Leaf[] args;
+
+    /** A seam to {@code xen} with both /dev/xen/privcmd and /dev/xen/hypercall present. */
+    public SimulatedSeam(SimXen xen) {
+        this(xen, true);
+    }
+
+    private SimulatedSeam(SimXen xen, boolean hypercallDevice) {
+        this.xen = xen;
+        this.hypercallDevice = hypercallDevice;
+        StructLayout s = Abi.forRelease(xen.release()).struct("privcmd_hypercall");
+        this.hypercallSize = s.size();
+        this.op = s.leaf("op");
+        int n = s.field("arg").orElseThrow().size() / op.size();
+        this.args = new Leaf[n];
+        for (int i = 0; i < n; i++) {
+            args[i] = s.leaf("arg[" + i + "]");
+        }
+    }
+
+    /** A seam on a kernel without privcmd-buf: opening /dev/xen/hypercall fails with ENOENT. */
+    public static SimulatedSeam withoutHypercallDevice(SimXen xen) {
+        return new SimulatedSeam(xen, false);
+    }
+
+    /** The hypervisor behind this seam. */
+    public SimXen xen() {
+        return xen;
+    }
+
+    /** Open file descriptors (for tests that check nothing leaks). */
+    public synchronized int openFileCount() {
+        return files.size();
+    }
+
+    /** Live mappings (for tests that check every buffer is unmapped). */
+    public int mappingCount() {
+        return memory.mappingCount();
+    }
+
+    @Override
+    public synchronized int open(String path, int flags) throws NativeException {
+        if ((flags & Linux.O_CLOEXEC) == 0) {
+            throw new IllegalArgumentException("open(" + path + ") without O_CLOEXEC: a privileged fd would leak"
+                    + " into every child process");
+        }
+        Device device;
+        if (Linux.PRIVCMD_DEVICE.equals(path)) {
+            device = Device.PRIVCMD;
+        } else if (Linux.HYPERCALL_DEVICE.equals(path) && hypercallDevice) {
+            device = Device.HYPERCALL;
+        } else {
+            throw new NativeException("open(" + path + ")", Errno.ENOENT);
+        }
+        int fd = FIRST_FD;
+        while (files.containsKey(fd)) {
+            fd++; // open(2) returns the lowest free descriptor
+        }
+        files.put(fd, new OpenFile(device, flags & O_ACCMODE));
+        return fd;
+    }
+
+    @Override
+    public synchronized void close(int fd) throws NativeException {
+        if (files.remove(fd) == null) {
+            throw new NativeException("close(" + fd + ")", Errno.EBADF);
+        }
+    }
+
+    @Override
+    public int ioctl(int fd, int request, long argAddress) throws NativeException {
+        String call = request == Linux.IOCTL_PRIVCMD_HYPERCALL ? "ioctl(IOCTL_PRIVCMD_HYPERCALL)"
+                : "ioctl(0x" + Integer.toHexString(request) + ")";
+        OpenFile file = file(fd, call);
+        if (file.device != Device.PRIVCMD || request != Linux.IOCTL_PRIVCMD_HYPERCALL) {
+            throw new NativeException(call, Errno.ENOTTY);
+        }
+        byte[] hc = memory.copyFromUser(argAddress, hypercallSize);
+        if (hc == null) {
+            throw new NativeException(call, Errno.EFAULT);
+        }
+        long[] a = new long[args.length];
+        for (int i = 0; i < args.length; i++) {
+            a[i] = args[i].read(hc, 0);
+        }
+        long rc = xen.hypercall(memory, op.read(hc, 0), a);
+        if (rc < 0 && rc >= -4095) {
+            throw new NativeException(call, (int) -rc);
+        }
+        return (int) rc;
+    }
+
+    @Override
+    public long mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
+        String call = "mmap(" + length + ")";
+        int type = flags & (Linux.MAP_SHARED | Linux.MAP_PRIVATE);
+        if (length <= 0 || offset % Linux.PAGE_SIZE != 0
+                || (type != Linux.MAP_SHARED && type != Linux.MAP_PRIVATE)) {
+            throw new NativeException(call, Errno.EINVAL);
+        }
+        long size = AddressSpace.roundUpToPage(length);
+        if (size > AddressSpace.MAX_MAPPING) {
+            throw new NativeException(call, Errno.ENOMEM);
+        }
+        if ((flags & Linux.MAP_ANONYMOUS) != 0) {
+            // Anonymous pages appear on first touch; MAP_LOCKED populates them at once.
+            return memory.map(size, prot, (flags & Linux.MAP_LOCKED) != 0);
+        }
+        OpenFile file = file(fd, call);
+        if (file.device == Device.PRIVCMD) {
+            throw new UnsupportedOperationException("mmap of /dev/xen/privcmd (foreign mappings) is not simulated");
+        }
+        // privcmd-buf: "if (!(vma->vm_flags & VM_SHARED)) return -EINVAL", pages allocated now.
+        if (type != Linux.MAP_SHARED) {
+            throw new NativeException(call, Errno.EINVAL);
+        }
+        if ((prot & Linux.PROT_WRITE) != 0 && file.accessMode == O_RDONLY) {
+            throw new NativeException(call, Errno.EACCES);
+        }
+        return memory.map(size, prot, true);
+    }
+
+    @Override
+    public void munmap(long address, long length) throws NativeException {
+        if (!memory.unmap(address, length)) {
+            throw new NativeException("munmap(0x" + Long.toHexString(address) + ", " + length + ")", Errno.EINVAL);
+        }
+    }
+
+    @Override
+    public void madvise(long address, long length, int advice) throws NativeException {
+        if (!memory.isMapped(address, AddressSpace.roundUpToPage(length))) {
+            throw new NativeException("madvise(0x" + Long.toHexString(address) + ", " + length + ")",
+                    Errno.EINVAL);
+        }
+    }
+
+    @Override
+    public void read(long address, byte[] dst, int dstOffset, int length) {
+        memory.read(address, dst, dstOffset, length);
+    }
+
+    @Override
+    public void write(long address, byte[] src, int srcOffset, int length) {
+        memory.write(address, src, srcOffset, length);
+    }
+
+    private synchronized OpenFile file(int fd, String call) throws NativeException {
+        OpenFile f = files.get(fd);
+        if (f == null) {
+            throw new NativeException(call, Errno.EBADF);
+        }
+        return f;
+    }
+}

@@ -1,0 +1,50 @@
+/**
+ * A simulated Xen (4.14 – 4.22, x86-64) below privcmd's ioctl, so that tests
+ * and {@code xenfork demo} run the real hypercall encoding without Xen.
+ *
+ * <h2>Use</h2>
+ * <pre>{@code
+ * SimXen xen = SimXen.builder(XenRelease.parse("4.17")).build();
+ * SimDomain parent = xen.addGuest(GuestSpec.hvm("debian", 2, 1 << 20).paused());
+ * NativeSeam seam = new SimulatedSeam(xen);      // hand this to privcmd
+ * xen.injectFault(SimCall.named("XEN_DOMCTL_createdomain"), Errno.ENOMEM);
+ * xen.calls();                                   // what privcmd did, decoded
+ * }</pre>
+ *
+ * <h2>Who does what</h2>
+ * <ul>
+ * <li>{@link org.xenfork.sim.SimulatedSeam}: Linux (devices, mmap, the HYPERCALL ioctl);
+ *     {@code AddressSpace}: the process's memory, as the process and as Xen's copy_to/from_guest see it.</li>
+ * <li>{@link org.xenfork.sim.SimXen}: the hypervisor, its options, call log and fault plan;
+ *     one class per hypercall: {@code XenVersionHypercall}, {@code DomctlHypercall}
+ *     (with {@code CreateDomain}), {@code SysctlHypercall}, {@code MemoryOpHypercall}
+ *     (with {@code MemSharing}), {@code MulticallHypercall}.</li>
+ * <li>State: {@link org.xenfork.sim.SimDomain} (with {@code P2m} and its HVM records),
+ *     {@code DomainTable}, {@code DomainLifecycle}, {@code HvmContext} (save/restore),
+ *     {@code DomainInfo} (getdomaininfo).</li>
+ * </ul>
+ * Every struct is read and written through the release's {@code org.xenfork.abi}
+ * layouts (leaves resolved by C path once per hypervisor), never by offsets in code.
+ *
+ * <h2>Modelled</h2>
+ * Each release's interface versions (EACCES), createdomain layouts and checks,
+ * domain ids, controller and internal pause counts, destruction (including a
+ * fork's parent, which lingers dying while forks hold it), getdomaininfo
+ * (≤4.17 next-domain search, 4.18+ exact) and getdomaininfolist at the
+ * release's stride, physinfo, max_mem, max_vcpus, vCPUs up/down, HVM contexts
+ * (HEADER, CPU, LAPIC, LAPIC_REGS, MTRR, END) with get/set/partial and the
+ * 4.19 dry-run load, XENMEM_sharing_op fork and fork_reset with all their
+ * checks, fork memory page by page (shared on read, private on write, private
+ * pages dropped by a reset), multicall, xen_version, EFAULT for memory Xen
+ * cannot reach, cpu_time advancing with hypercalls.
+ *
+ * <h2>Not modelled</h2>
+ * Other hypercalls and commands (ENOSYS), other sharing ops (ENOSYS), other HVM
+ * record types (PIC, IOAPIC, PIT, … are unknown typecodes: EINVAL), register
+ * validation on load, HVM params, special pages, event channels, grant tables
+ * beyond createdomain's version check, cpupools other than 0, XSM (the caller
+ * is always a privileged dom0), hypercall continuations (never needed: nothing
+ * is preempted), IOCTL_PRIVCMD_RESTRICT and the other privcmd ioctls, foreign
+ * mappings. physinfo's free_pages is approximate.
+ */
+package org.xenfork.sim;

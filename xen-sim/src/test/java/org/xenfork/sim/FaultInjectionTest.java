@@ -1,0 +1,107 @@
+package org.xenfork.sim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.xenfork.abi.StructCodec;
+import org.xenfork.abi.StructLayout;
+import org.xenfork.privcmd.Errno;
+import org.xenfork.privcmd.NativeException;
+
+/** Planned failures and the call log, as workflow tests will use them. */
+class FaultInjectionTest {
+
+    @Test
+    void aOneShotFaultFailsTheNextMatchingCallWithoutSideEffects() throws NativeException {
+        SimClient c = SimClient.of("4.17");
+        c.xen.injectFault(SimCall.named("XEN_DOMCTL_createdomain"), Errno.ENOMEM);
+        assertThat(c.domctl("getdomaininfo", 0).ok()).isTrue(); // does not match
+        assertThat(c.createHvm(0, 1, Map.of()).errno()).isEqualTo(Errno.ENOMEM);
+        assertThat(c.xen.domains()).hasSize(1);
+        SimClient.Outcome again = c.createHvm(0, 1, Map.of());
+        assertThat(again.ok()).isTrue();
+        assertThat(again.get("domain")).isEqualTo(1); // the failed call did not move the rover
+    }
+
+    @Test
+    void anNShotFaultAndAPredicateOnTheTargetDomain() throws NativeException {
+        SimClient c = SimClient.of("4.18");
+        SimDomain a = c.xen.addGuest(GuestSpec.hvm("a", 1, 4096));
+        SimDomain b = c.xen.addGuest(GuestSpec.hvm("b", 1, 4096));
+        c.xen.injectFault(SimCall.named("XEN_DOMCTL_pausedomain", b.domid()), Errno.EBUSY, 2);
+        assertThat(c.domctl("pausedomain", a.domid()).ok()).isTrue();
+        assertThat(c.domctl("pausedomain", b.domid()).errno()).isEqualTo(Errno.EBUSY);
+        assertThat(c.domctl("pausedomain", b.domid()).errno()).isEqualTo(Errno.EBUSY);
+        assertThat(b.controllerPauseCount()).isZero();
+        assertThat(c.domctl("pausedomain", b.domid()).ok()).isTrue();
+        assertThat(c.xen.calls()).filteredOn(LoggedCall::injected).hasSize(2)
+                .allSatisfy(l -> assertThat(l.toString()).endsWith("EBUSY (16) [injected]"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"4.18", "4.21"})
+    void forkResetCanBeMadeToAskForARetry(String release) throws NativeException {
+        SimClient c = SimClient.of(release);
+        SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));
+        int child = c.newForkChild(1);
+        c.fork(child, parent.domid(), 0);
+        c.domctl("unpausedomain", child);
+        c.xen.guestAccess(child, 3, true);
+        c.xen.injectFault(SimCall.named("XENMEM_sharing_op_fork_reset"), Errno.EAGAIN);
+        assertThat(c.forkReset(child, 12).errno()).isEqualTo(Errno.EAGAIN);
+        assertThat(c.xen.domain(child).orElseThrow().totPages()).isEqualTo(1);
+        assertThat(c.forkReset(child, 12).ok()).isTrue();
+        assertThat(c.xen.domain(child).orElseThrow().totPages()).isZero();
+    }
+
+    @Test
+    void aFaultOnACallInsideAMulticallLandsInItsEntry() throws NativeException {
+        SimClient c = SimClient.of("4.18");
+        c.xen.injectFault(SimCall.named("XENVER_version"), Errno.EPERM);
+        StructLayout e = c.struct("multicall_entry");
+        long list = c.put(StructCodec.encode(e, Map.of("op", Long.toString(c.constant("__HYPERVISOR_xen_version")),
+                "args[0]", Long.toString(c.constant("XENVER_version")))));
+        assertThat(c.hypercall(c.constant("__HYPERVISOR_multicall"), list, 1)).isZero();
+        assertThat(e.leaf("result").read(c.get(list, e.size()), 0)).isEqualTo(-Errno.EPERM);
+    }
+
+    @Test
+    void faultsCanBeClearedAndMustBeRealErrnos() throws NativeException {
+        SimClient c = SimClient.of("4.14");
+        c.xen.injectFault(SimCall.named("xen_version"), Errno.EIO);
+        c.xen.clearFaults();
+        assertThat(c.hypercall(c.constant("__HYPERVISOR_xen_version"), 0)).isEqualTo(0x4000e);
+        assertThatThrownBy(() -> c.xen.injectFault(call -> true, 0)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> c.xen.injectFault(call -> true, Errno.EIO, 0))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void theLogDecodesEachCallInOrder() throws NativeException {
+        SimClient c = SimClient.of("4.17");
+        SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
+        c.hypercall(c.constant("__HYPERVISOR_xen_version"), 0);
+        int child = c.newForkChild(1);
+        c.fork(child, parent.domid(), 0);
+        c.sysctl("physinfo", Map.of());
+        c.hypercall(c.constant("__HYPERVISOR_domctl"), 0x1000); // unreadable
+        assertThat(c.xen.calls()).extracting(LoggedCall::toString).containsExactly(
+                "xen_version XENVER_version -> 262161",
+                "domctl XEN_DOMCTL_createdomain dom=0 -> 0",
+                "domctl XEN_DOMCTL_max_vcpus dom=" + child + " -> 0",
+                "memory_op XENMEM_sharing_op XENMEM_sharing_op_fork dom=" + child + " -> 0",
+                "sysctl XEN_SYSCTL_physinfo -> 0",
+                "domctl -> EFAULT (14)");
+        SimCall fork = c.xen.calls().get(3).call();
+        assertThat(fork.hypercall()).isEqualTo(12);
+        assertThat(fork.cmd()).isEqualTo(22);
+        assertThat(fork.op()).isEqualTo(9);
+        c.xen.clearCalls();
+        assertThat(c.xen.calls()).isEmpty();
+    }
+}
