@@ -5,7 +5,9 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.sim.SimXen;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import org.xenfork.privcmd.Hypervisor;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
@@ -15,8 +17,7 @@ import picocli.CommandLine.Spec;
         scope = ScopeType.INHERIT, // every subcommand gets --help and --version too
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
-        subcommands = {AbiCommand.class, InfoCommand.class, ListCommand.class,
-            DomainCommands.Pause.class, DomainCommands.Unpause.class, DomainCommands.Destroy.class},
+        subcommands = {AbiCommand.class, InfoCommand.class, ListCommand.class},
         footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing."})
 public final class XenforkCommand implements Runnable {
 
@@ -50,5 +51,23 @@ public final class XenforkCommand implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    @Command(name = "pause", description = "Pause a domain (XEN_DOMCTL_pausedomain).",
+            footer = {"", "Example:", "  xenfork pause 5"})
+    void pause(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
+        DomainCommands.apply(this, domid, "pause", "paused", Hypervisor::pauseDomain);
+    }
+
+    @Command(name = "unpause", description = "Unpause a domain paused by the toolstack (XEN_DOMCTL_unpausedomain).",
+            footer = {"", "Example:", "  xenfork unpause 5"})
+    void unpause(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
+        DomainCommands.apply(this, domid, "unpause", "unpaused", Hypervisor::unpauseDomain);
+    }
+
+    @Command(name = "destroy", description = "Destroy a domain (XEN_DOMCTL_destroydomain).",
+            footer = {"", "Example:", "  xenfork destroy 5"})
+    void destroy(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
+        DomainCommands.apply(this, domid, "destroy", "destroyed", Hypervisor::destroyDomain);
     }
 }

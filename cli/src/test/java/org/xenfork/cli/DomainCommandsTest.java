@@ -145,4 +145,13 @@ class DomainCommandsTest {
         assertThat(r.code()).isEqualTo(Main.EXIT_ENVIRONMENT);
         assertThat(r.err()).contains("/dev/xen/privcmd").contains("--backend sim");
     }
+
+    @Test
+    void everyCommandHasHelpWithAnExample() {
+        for (String cmd : new String[] {"info", "list", "pause", "unpause", "destroy"}) {
+            Run r = xenfork(SimXen::create, cmd, "--help");
+            assertThat(r.code()).as(cmd).isZero();
+            assertThat(r.out()).as(cmd).contains("Usage: xenfork " + cmd).contains("Example");
+        }
+    }
 }
