@@ -1,6 +1,9 @@
 package org.xenfork.abi;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.math.BigInteger;
+import java.nio.ByteOrder;
 
 /**
  * A field that holds one integer: a scalar, a guest handle, a bitfield, or one
@@ -11,6 +14,9 @@ import java.math.BigInteger;
  * @param bitWidth  width in bits: {@code size * 8} unless a bitfield
  */
 public record Leaf(String path, int offset, int size, String type, boolean signed, int bitOffset, int bitWidth) {
+    private static final VarHandle LE16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LE32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LE64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     static Leaf whole(String path, int offset, CType.Scalar type) {
         return new Leaf(path, offset, type.size(), type.name(), type.signed(), offset * 8, type.size() * 8);
@@ -26,11 +32,26 @@ public record Leaf(String path, int offset, int size, String type, boolean signe
 
     /** The value's bits as an unsigned number (two's complement for signed types). */
     public long read(byte[] bytes, int base) {
-        return (window(bytes, base) >>> (bitOffset % 8)) & mask();
+        int at = base + offset;
+        switch (size) { // whole fields in one access: the hypercall fast path (docs/PERFORMANCE.md)
+            case 1: return bytes[at] & 0xffL;
+            case 2: return (short) LE16.get(bytes, at) & 0xffffL;
+            case 4: return (int) LE32.get(bytes, at) & 0xffffffffL;
+            case 8: return (long) LE64.get(bytes, at);
+            default: return (window(bytes, base) >>> (bitOffset % 8)) & mask();
+        }
     }
 
     /** Writes the low {@link #bitWidth} bits of {@code value}, leaving every other bit as it was. */
     public void write(byte[] bytes, int base, long value) {
+        int at = base + offset;
+        switch (size) {
+            case 1: bytes[at] = (byte) value; return;
+            case 2: LE16.set(bytes, at, (short) value); return;
+            case 4: LE32.set(bytes, at, (int) value); return;
+            case 8: LE64.set(bytes, at, value); return;
+            default: break; // a bitfield (size 0)
+        }
         int shift = bitOffset % 8;
         long fieldMask = mask() << shift;
         long raw = (window(bytes, base) & ~fieldMask) | ((value << shift) & fieldMask);

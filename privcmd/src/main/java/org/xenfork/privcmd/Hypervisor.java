@@ -2,7 +2,6 @@ package org.xenfork.privcmd;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.xenfork.abi.Abi;
@@ -35,7 +34,6 @@ public final class Hypervisor implements AutoCloseable {
     private final long detectedVersionWord;
     private final HypercallObserver observer;
     private final boolean dryRun;
-    private final Map<Long, String> domctlNames = new HashMap<>();
 
     private final long hDomctl;
     private final long hSysctl;
@@ -50,8 +48,21 @@ public final class Hypervisor implements AutoCloseable {
     private final Leaf dDomain;
     private final StructCall sysctl;
     private final StructCall sharing;
+    private final Leaf sOp;
+    private final Leaf sDomain;
+    private final Leaf sParent;
+    private final Leaf sFlags;
+    private final long opFork;
+    private final long opForkReset;
+    private final long xenmemSharingOp;
     private final StructCall multicall;
-    private final StructLayout info;
+    private final Leaf mOp;
+    private final Leaf mArg0;
+    private final Leaf mArg1;
+    private final Leaf mResult;
+    private final InfoLeaves info;
+    private final int infoInDomctl; // offset of u.getdomaininfo in xen_domctl
+    private final long cmdGetdomaininfo;
     private final HypercallBuffer small; // xen_version strings and other short outputs
 
     private Hypervisor(Privcmd privcmd, Abi abi, long versionWord, HypercallObserver observer, boolean dryRun)
@@ -61,11 +72,6 @@ public final class Hypervisor implements AutoCloseable {
         this.detectedVersionWord = versionWord;
         this.observer = observer;
         this.dryRun = dryRun;
-        abi.constants().forEach((name, value) -> {
-            if (name.matches("XEN_DOMCTL_[a-z].*")) {
-                domctlNames.putIfAbsent(value, name);
-            }
-        });
         hDomctl = abi.constant("__HYPERVISOR_domctl");
         hSysctl = abi.constant("__HYPERVISOR_sysctl");
         hMemoryOp = abi.constant("__HYPERVISOR_memory_op");
@@ -79,8 +85,21 @@ public final class Hypervisor implements AutoCloseable {
         dDomain = domctl.layout.leaf("domain");
         sysctl = new StructCall(abi.struct("xen_sysctl"), pool);
         sharing = new StructCall(abi.struct("xen_mem_sharing_op"), pool);
+        sOp = sharing.layout.leaf("op");
+        sDomain = sharing.layout.leaf("domain");
+        sParent = sharing.layout.leaf("u.fork.parent_domain");
+        sFlags = sharing.layout.leaf("u.fork.flags");
+        opFork = abi.constant("XENMEM_sharing_op_fork");
+        opForkReset = abi.constant("XENMEM_sharing_op_fork_reset");
+        xenmemSharingOp = abi.constant("XENMEM_sharing_op");
         multicall = new StructCall(abi.struct("multicall_entry"), pool);
-        info = abi.struct("xen_domctl_getdomaininfo");
+        mOp = multicall.layout.leaf("op");
+        mArg0 = multicall.layout.leaf("args[0]");
+        mArg1 = multicall.layout.leaf("args[1]");
+        mResult = multicall.layout.leaf("result");
+        info = new InfoLeaves(abi.struct("xen_domctl_getdomaininfo"));
+        infoInDomctl = domctl.layout.field("u.getdomaininfo").orElseThrow().offset();
+        cmdGetdomaininfo = abi.constant("XEN_DOMCTL_getdomaininfo");
         small = pool.acquire(Linux.PAGE_SIZE);
     }
 
@@ -185,7 +204,10 @@ public final class Hypervisor implements AutoCloseable {
 
     // ---- domctl ----
 
+    private String domctlName; // Xen's name of the domctl being built, for errors and the trace
+
     private void beginDomctl(String cmd, int domid) {
+        domctlName = cmd;
         domctl.reset();
         domctl.set(dCmd, abi.constant(cmd));
         domctl.set(dVersion, domctlVersion);
@@ -202,9 +224,7 @@ public final class Hypervisor implements AutoCloseable {
 
     /** Issues the domctl built in {@link #domctl}; Xen's copy-back lands in the image even on failure. */
     private void issueDomctl(int domid, boolean mutating) {
-        long cmd = domctl.get(dCmd);
-        String name = domctlNames.getOrDefault(cmd, "XEN_DOMCTL_" + cmd);
-        issue(domctl, hDomctl, name, domid, mutating);
+        issue(domctl, hDomctl, domctlName, domid, mutating);
     }
 
     private void issue(StructCall call, long hypercall, String name, int domid, boolean mutating) {
@@ -246,31 +266,59 @@ public final class Hypervisor implements AutoCloseable {
      * answers with the first domain at or above the id; that is an ESRCH here too.
      */
     public DomainInfo domainInfo(int domid) {
-        beginDomctl("XEN_DOMCTL_getdomaininfo", domid);
+        domctlName = "XEN_DOMCTL_getdomaininfo";
+        domctl.reset();
+        domctl.set(dCmd, cmdGetdomaininfo);
+        domctl.set(dVersion, domctlVersion);
+        domctl.set(dDomain, domid);
         issueDomctl(domid, false);
-        DomainInfo d = decodeInfo(domctl.bytes, domctl.layout.field("u.getdomaininfo").orElseThrow().offset());
+        DomainInfo d = info.decode(domctl.bytes, infoInDomctl);
         if (d.domid() != domid) {
             throw new XenException("XEN_DOMCTL_getdomaininfo", domid, Errno.ESRCH, "no such domain");
         }
         return d;
     }
 
-    private DomainInfo decodeInfo(byte[] b, int base) {
-        return new DomainInfo(
-                (int) read(b, base, "domain"), read(b, base, "flags"), read(b, base, "tot_pages"),
-                read(b, base, "max_pages"), read(b, base, "outstanding_pages"), read(b, base, "shr_pages"),
-                read(b, base, "paged_pages"), read(b, base, "shared_info_frame"), read(b, base, "cpu_time"),
-                (int) read(b, base, "nr_online_vcpus"), (int) read(b, base, "max_vcpu_id"), read(b, base, "ssidref"),
-                java.util.Arrays.copyOfRange(b, base + info.field("handle").orElseThrow().offset(),
-                        base + info.field("handle").orElseThrow().offset() + 16),
-                (int) read(b, base, "cpupool"),
-                info.field("gpaddr_bits").isPresent() ? (int) read(b, base, "gpaddr_bits") : 0,
-                read(b, base, "arch_config.emulation_flags"),
-                info.field("arch_config.misc_flags").isPresent() ? read(b, base, "arch_config.misc_flags") : 0);
-    }
+    /**
+     * The leaves of xen_domctl_getdomaininfo, resolved once: a getdomaininfo and
+     * each entry of a getdomaininfolist buffer decode without a name lookup.
+     */
+    private static final class InfoLeaves {
+        final int size;
+        final Leaf domain, flags, totPages, maxPages, outstanding, shrPages, pagedPages, sharedInfo, cpuTime;
+        final Leaf onlineVcpus, maxVcpuId, ssidref, cpupool, gpaddrBits, emulationFlags, miscFlags;
+        final int handle;
 
-    private long read(byte[] b, int base, String path) {
-        return info.leaf(path).read(b, base);
+        InfoLeaves(StructLayout s) {
+            size = s.size();
+            domain = s.leaf("domain");
+            flags = s.leaf("flags");
+            totPages = s.leaf("tot_pages");
+            maxPages = s.leaf("max_pages");
+            outstanding = s.leaf("outstanding_pages");
+            shrPages = s.leaf("shr_pages");
+            pagedPages = s.leaf("paged_pages");
+            sharedInfo = s.leaf("shared_info_frame");
+            cpuTime = s.leaf("cpu_time");
+            onlineVcpus = s.leaf("nr_online_vcpus");
+            maxVcpuId = s.leaf("max_vcpu_id");
+            ssidref = s.leaf("ssidref");
+            cpupool = s.leaf("cpupool");
+            gpaddrBits = s.field("gpaddr_bits").isPresent() ? s.leaf("gpaddr_bits") : null; // 4.16+
+            emulationFlags = s.leaf("arch_config.emulation_flags");
+            miscFlags = s.field("arch_config.misc_flags").isPresent() ? s.leaf("arch_config.misc_flags") : null; // 4.15+
+            handle = s.field("handle").orElseThrow().offset();
+        }
+
+        DomainInfo decode(byte[] b, int base) {
+            return new DomainInfo((int) domain.read(b, base), flags.read(b, base), totPages.read(b, base),
+                    maxPages.read(b, base), outstanding.read(b, base), shrPages.read(b, base), pagedPages.read(b, base),
+                    sharedInfo.read(b, base), cpuTime.read(b, base), (int) onlineVcpus.read(b, base),
+                    (int) maxVcpuId.read(b, base), ssidref.read(b, base),
+                    java.util.Arrays.copyOfRange(b, base + handle, base + handle + 16), (int) cpupool.read(b, base),
+                    gpaddrBits == null ? 0 : (int) gpaddrBits.read(b, base), emulationFlags.read(b, base),
+                    miscFlags == null ? 0 : miscFlags.read(b, base));
+        }
     }
 
     /** {@code XEN_DOMCTL_createdomain}; returns the new domain's id. The domain starts paused by us. */
@@ -410,7 +458,7 @@ public final class Hypervisor implements AutoCloseable {
     /** {@code XEN_SYSCTL_getdomaininfolist}, from domain 0 on, in batches, until Xen has no more. */
     public List<DomainInfo> domains() {
         List<DomainInfo> out = new ArrayList<>();
-        int stride = info.size(); // 104 bytes up to 4.15, 112 from 4.16
+        int stride = info.size; // 104 bytes up to 4.15, 112 from 4.16
         StructLayout s = sysctl.layout;
         try (HypercallBuffer buf = acquire(LIST_BATCH * stride)) {
             int first = 0;
@@ -427,7 +475,7 @@ public final class Hypervisor implements AutoCloseable {
                 }
                 byte[] raw = buf.get(n * stride);
                 for (int i = 0; i < n; i++) {
-                    out.add(decodeInfo(raw, i * stride));
+                    out.add(info.decode(raw, i * stride));
                 }
                 if (n < LIST_BATCH) {
                     break;
@@ -459,9 +507,9 @@ public final class Hypervisor implements AutoCloseable {
      * same max_vcpus) a fork of {@code parent}. {@code flags}: XENMEM_FORK_*.
      */
     public void fork(int parent, int child, int flags) {
-        beginSharing("XENMEM_sharing_op_fork", child);
-        sharing.set(sharing.layout.leaf("u.fork.parent_domain"), parent);
-        sharing.set(sharing.layout.leaf("u.fork.flags"), flags);
+        beginSharing(opFork, child);
+        sharing.set(sParent, parent);
+        sharing.set(sFlags, flags);
         issueMemoryOp("XENMEM_sharing_op_fork", child);
     }
 
@@ -470,15 +518,15 @@ public final class Hypervisor implements AutoCloseable {
      * non-empty subset of XENMEM_FORK_RESET_STATE|MEMORY from 4.17.
      */
     public void forkReset(int child, int flags) {
-        beginSharing("XENMEM_sharing_op_fork_reset", child);
-        sharing.set(sharing.layout.leaf("u.fork.flags"), flags);
+        beginSharing(opForkReset, child);
+        sharing.set(sFlags, flags);
         issueMemoryOp("XENMEM_sharing_op_fork_reset", child);
     }
 
-    private void beginSharing(String op, int domid) {
+    private void beginSharing(long op, int domid) {
         sharing.reset();
-        sharing.set(sharing.layout.leaf("op"), abi.constant(op));
-        sharing.set(sharing.layout.leaf("domain"), domid);
+        sharing.set(sOp, op);
+        sharing.set(sDomain, domid);
     }
 
     /**
@@ -487,7 +535,7 @@ public final class Hypervisor implements AutoCloseable {
      * we do the same from 4.16 on, and call it directly before.
      */
     private void issueMemoryOp(String name, int domid) {
-        long cmd = abi.constant("XENMEM_sharing_op");
+        long cmd = xenmemSharingOp;
         byte[] sent = observer == null ? null : sharing.bytes.clone();
         if (dryRun) {
             if (observer != null) {
@@ -498,11 +546,10 @@ public final class Hypervisor implements AutoCloseable {
         sharing.push();
         long result;
         if (abi.release().atLeast(4, 16)) {
-            StructLayout m = multicall.layout;
             multicall.reset();
-            multicall.set(m.leaf("op"), hMemoryOp);
-            multicall.set(m.leaf("args[0]"), cmd);
-            multicall.set(m.leaf("args[1]"), sharing.address());
+            multicall.set(mOp, hMemoryOp);
+            multicall.set(mArg0, cmd);
+            multicall.set(mArg1, sharing.address());
             multicall.push();
             try {
                 privcmd.hypercall(hMulticall, multicall.address(), 1, 0, 0, 0);
@@ -510,7 +557,7 @@ public final class Hypervisor implements AutoCloseable {
                 throw refused("__HYPERVISOR_multicall", domid, e.errno());
             }
             multicall.pull();
-            result = multicall.get(m.leaf("result"));
+            result = multicall.get(mResult);
         } else {
             try {
                 result = privcmd.hypercall(hMemoryOp, cmd, sharing.address(), 0, 0, 0);
