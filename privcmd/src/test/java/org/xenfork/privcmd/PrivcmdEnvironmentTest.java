@@ -41,4 +41,86 @@ class PrivcmdEnvironmentTest {
         assertThat(new XenException("XEN_DOMCTL_createdomain", -1, Errno.EINVAL, "invalid argument").getMessage())
                 .isEqualTo("XEN_DOMCTL_createdomain: EINVAL (22): invalid argument");
     }
+
+    @Test
+    void notRootSaysSo() {
+        assertThatThrownBy(() -> Privcmd.open(new RefusingSeam(Errno.EACCES)))
+                .isInstanceOf(XenEnvironmentException.class)
+                .hasMessageContaining("open(/dev/xen/privcmd): EACCES (13)")
+                .hasMessageContaining("run xenfork as root");
+    }
+
+    @Test
+    void aBrokenHypercallDeviceClosesThePrivcmdFd() {
+        RefusingSeam seam = new RefusingSeam(0) {
+            @Override
+            public int open(String path, int flags) throws NativeException {
+                if (path.equals(Linux.HYPERCALL_DEVICE)) {
+                    throw new NativeException("open(" + path + ")", Errno.EIO);
+                }
+                return super.open(path, flags);
+            }
+        };
+        assertThatThrownBy(() -> Privcmd.open(seam)).isInstanceOf(XenEnvironmentException.class)
+                .hasMessageContaining("EIO");
+        assertThat(seam.closed).containsExactly(seam.opened.get(0));
+    }
+
+    /** Real libc for everything but open, which fails with {@code errno} (0: opens /dev/null instead). */
+    private static class RefusingSeam implements NativeSeam {
+        private final NativeSeam real = LinuxSeam.get();
+        private final int errno;
+        final java.util.List<Integer> opened = new java.util.ArrayList<>();
+        final java.util.List<Integer> closed = new java.util.ArrayList<>();
+
+        RefusingSeam(int errno) {
+            this.errno = errno;
+        }
+
+        @Override
+        public int open(String path, int flags) throws NativeException {
+            if (errno != 0) {
+                throw new NativeException("open(" + path + ")", errno);
+            }
+            int fd = real.open("/dev/null", flags);
+            opened.add(fd);
+            return fd;
+        }
+
+        @Override
+        public void close(int fd) throws NativeException {
+            closed.add(fd);
+            real.close(fd);
+        }
+
+        @Override
+        public int ioctl(int fd, int request, long argAddress) throws NativeException {
+            return real.ioctl(fd, request, argAddress);
+        }
+
+        @Override
+        public long mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
+            return real.mmap(length, prot, flags, fd, offset);
+        }
+
+        @Override
+        public void munmap(long address, long length) throws NativeException {
+            real.munmap(address, length);
+        }
+
+        @Override
+        public void madvise(long address, long length, int advice) throws NativeException {
+            real.madvise(address, length, advice);
+        }
+
+        @Override
+        public void read(long address, byte[] dst, int dstOffset, int length) {
+            real.read(address, dst, dstOffset, length);
+        }
+
+        @Override
+        public void write(long address, byte[] src, int srcOffset, int length) {
+            real.write(address, src, srcOffset, length);
+        }
+    }
 }
