@@ -58,7 +58,8 @@ public final class Values {
         }
         byte[] out = new byte[t.length() / 2];
         for (int i = 0; i < t.length(); i++) {
-            int d = Character.digit(t.charAt(i), 16);
+            char c = t.charAt(i);
+            int d = c < 128 ? Character.digit(c, 16) : -1;
             if (d < 0) {
                 throw new AbiException("hex input has '" + t.charAt(i) + "' at position " + i
                         + ": only 0-9 and a-f are allowed");

@@ -9,7 +9,6 @@ import java.io.PrintWriter;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -61,7 +60,7 @@ final class AbiEncodeCommand implements Callable<Integer> {
     List<String> assignments = List.of();
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         if (batch != null) {
             if (struct != null) {
@@ -98,7 +97,7 @@ final class AbiEncodeCommand implements Callable<Integer> {
         return values;
     }
 
-    private int runBatch(PrintWriter out) throws IOException {
+    private int runBatch(PrintWriter out) {
         boolean failed = false;
         try (Reader reader = open(batch)) {
             BoundedLineReader lines = new BoundedLineReader(reader, MAX_LINE_CHARS);
@@ -119,6 +118,9 @@ final class AbiEncodeCommand implements Callable<Integer> {
                 }
                 out.println(result);
             }
+        } catch (IOException e) {
+            out.flush(); // the lines answered so far stay answered
+            throw new UsageException("reading batch file " + batch + ": " + e); // not UTF-8, a directory, unreadable
         }
         return failed ? Main.EXIT_USAGE : Main.EXIT_OK;
     }
@@ -176,11 +178,14 @@ final class AbiEncodeCommand implements Callable<Integer> {
         if (file.equals("-")) {
             return new InputStreamReader(System.in, StandardCharsets.UTF_8);
         }
-        try {
-            return Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
+        Path p = Path.of(file);
+        if (!Files.exists(p)) {
             throw new UsageException("batch file " + file + " does not exist");
         }
+        if (!Files.isRegularFile(p)) {
+            throw new UsageException("batch file " + file + " is not a regular file");
+        }
+        return Files.newBufferedReader(p, StandardCharsets.UTF_8);
     }
 
     /** Reads lines of at most {@code max} characters; the rest of a longer line is skipped, not stored. */

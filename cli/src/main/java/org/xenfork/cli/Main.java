@@ -45,7 +45,7 @@ public final class Main {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_USAGE;
             }
-            if (ex instanceof XenException || ex instanceof XenstoreRefusal) {
+            if (ex instanceof XenException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_REFUSED;
             }
@@ -53,7 +53,10 @@ public final class Main {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_ENVIRONMENT;
             }
-            throw ex;
+            // Anything else is a bug of ours: say so plainly, keep the stack for the report.
+            commandLine.getErr().println("xenfork: internal error (a bug in xenfork; please report it with this output): " + ex);
+            ex.printStackTrace(commandLine.getErr());
+            return EXIT_REFUSED;
         });
         int code = cl.execute(args);
         out.flush();

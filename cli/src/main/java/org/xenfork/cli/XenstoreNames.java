@@ -11,21 +11,24 @@ import org.xenfork.xenstore.XenstoreClient;
  * told once why; the hypercall results are still shown.
  */
 final class XenstoreNames implements AutoCloseable {
-    private final XenstoreClient client;
+    private final PrintWriter err;
+    private XenstoreClient client;
 
-    private XenstoreNames(XenstoreClient client) {
+    private XenstoreNames(XenstoreClient client, PrintWriter err) {
         this.client = client;
+        this.err = err;
     }
 
     static XenstoreNames connect(PrintWriter err) {
         try {
-            return new XenstoreNames(XenstoreClient.connect());
+            return new XenstoreNames(XenstoreClient.connect(), err);
         } catch (IOException e) {
             err.println("xenfork: xenstore is not reachable (" + e.getMessage() + "); domain names are not shown");
-            return new XenstoreNames(null);
+            return new XenstoreNames(null, err);
         }
     }
 
+    /** The name, or empty: none set, or xenstore failed (said once; names are then off for this command). */
     Optional<String> name(int domid) {
         if (client == null) {
             return Optional.empty();
@@ -33,7 +36,10 @@ final class XenstoreNames implements AutoCloseable {
         try {
             return client.read("/local/domain/" + domid + "/name");
         } catch (IOException e) {
-            throw new XenstoreRefusal("xenstore read /local/domain/" + domid + "/name: " + e.getMessage(), e);
+            err.println("xenfork: xenstore read /local/domain/" + domid + "/name failed (" + e.getMessage()
+                    + "); domain names are not shown");
+            close();
+            return Optional.empty();
         }
     }
 
@@ -41,6 +47,7 @@ final class XenstoreNames implements AutoCloseable {
     public void close() {
         if (client != null) {
             client.close();
+            client = null;
         }
     }
 }

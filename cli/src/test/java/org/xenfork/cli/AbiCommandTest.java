@@ -196,4 +196,22 @@ class AbiCommandTest {
             assertThat(r.out()).contains("Usage: xenfork abi " + cmd[1]).contains("Example");
         }
     }
+
+    @Test
+    void unreadableBatchInputIsAUsageError(@TempDir Path dir) throws IOException {
+        Path notUtf8 = dir.resolve("bad.jsonl");
+        Files.write(notUtf8, new byte[] {(byte) 0xff, (byte) 0xfe, '\n'});
+        Run r = xenfork("abi", "encode", "--batch", notUtf8.toString());
+        assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(r.err()).contains("reading batch file");
+        Run d = xenfork("abi", "encode", "--batch", dir.toString());
+        assertThat(d.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(d.err()).contains("is not a regular file");
+    }
+
+    @Test
+    void hexIsAsciiOnly() {
+        Run r = xenfork("abi", "decode", "--xen", "4.17", "xen_domctl_max_vcpus", "\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660");
+        assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
+    }
 }

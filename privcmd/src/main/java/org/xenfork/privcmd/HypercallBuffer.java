@@ -61,6 +61,11 @@ public final class HypercallBuffer implements AutoCloseable {
         }
     }
 
+    /** The pool unmapped this buffer on close: any further use is an error. */
+    void markReleased() {
+        released = true;
+    }
+
     /** Gives the buffer back to its pool (zeroed there before reuse). */
     @Override
     public void close() {

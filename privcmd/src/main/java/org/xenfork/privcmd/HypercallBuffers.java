@@ -18,12 +18,17 @@ public final class HypercallBuffers implements AutoCloseable {
     /** libxencall caches 1..4-page buffers, 4 of each (BUFFER_CACHE_NRPAGES, BUFFER_CACHE_SIZE). */
     static final int CACHED_PAGES = 4;
     static final int CACHED_PER_SIZE = 4;
+    /** The largest buffer handed out: far above any HVM context, far below a size that overflows. */
+    public static final int MAX_BYTES = 64 << 20;
     private static final byte[] ZERO_PAGE = new byte[Linux.PAGE_SIZE];
 
     private final NativeSeam seam;
     private final int hypercallFd; // -1: anonymous fallback
     @SuppressWarnings("unchecked")
     private final Deque<Long>[] cache = new Deque[CACHED_PAGES + 1];
+    /** Buffers handed out and not yet given back: unmapped by {@link #close()} if their owner never returns them. */
+    private final java.util.Set<HypercallBuffer> live =
+            java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     private boolean closed;
 
     HypercallBuffers(NativeSeam seam, int hypercallFd) {
@@ -48,17 +53,22 @@ public final class HypercallBuffers implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("hypercall buffers closed");
         }
-        if (size <= 0) {
-            throw new IllegalArgumentException("hypercall buffer of " + size + " bytes");
+        if (size <= 0 || size > MAX_BYTES) {
+            throw new IllegalArgumentException("hypercall buffer of " + size + " bytes (1 to " + MAX_BYTES + " allowed)");
         }
         int pages = (size + Linux.PAGE_SIZE - 1) / Linux.PAGE_SIZE;
         int bytes = pages * Linux.PAGE_SIZE;
         Long cached = pages <= CACHED_PAGES ? cache[pages].pollFirst() : null;
         long address = cached != null ? cached : map(bytes);
-        return new HypercallBuffer(this, address, bytes, size);
+        HypercallBuffer b = new HypercallBuffer(this, address, bytes, size);
+        live.add(b);
+        return b;
     }
 
     void release(HypercallBuffer b) {
+        if (!live.remove(b)) {
+            return; // already unmapped by close()
+        }
         int pages = b.capacity() / Linux.PAGE_SIZE;
         try {
             if (!closed && pages <= CACHED_PAGES && cache[pages].size() < CACHED_PER_SIZE) {
@@ -101,13 +111,18 @@ public final class HypercallBuffers implements AutoCloseable {
         seam.munmap(address, bytes);
     }
 
-    /** Unmaps every cached buffer. Buffers still out are unmapped when closed. */
+    /** Unmaps every buffer: the cached ones and any still handed out (using those afterwards fails). */
     @Override
     public void close() throws NativeException {
         if (closed) {
             return;
         }
         closed = true;
+        for (HypercallBuffer b : live) {
+            b.markReleased();
+            unmap(b.address(), b.capacity());
+        }
+        live.clear();
         for (int pages = 1; pages <= CACHED_PAGES; pages++) {
             for (Long a : cache[pages]) {
                 unmap(a, pages * Linux.PAGE_SIZE);

@@ -207,6 +207,7 @@ public final class Hypervisor implements AutoCloseable {
     private String domctlName; // Xen's name of the domctl being built, for errors and the trace
 
     private void beginDomctl(String cmd, int domid) {
+        checkDomid(cmd, domid);
         domctlName = cmd;
         domctl.reset();
         domctl.set(dCmd, abi.constant(cmd));
@@ -266,6 +267,7 @@ public final class Hypervisor implements AutoCloseable {
      * answers with the first domain at or above the id; that is an ESRCH here too.
      */
     public DomainInfo domainInfo(int domid) {
+        checkDomid("XEN_DOMCTL_getdomaininfo", domid);
         domctlName = "XEN_DOMCTL_getdomaininfo";
         domctl.reset();
         domctl.set(dCmd, cmdGetdomaininfo);
@@ -405,6 +407,10 @@ public final class Hypervisor implements AutoCloseable {
 
     /** {@code XEN_DOMCTL_sethvmcontext}: loads a whole save stream into the domain. */
     public void setHvmContext(int domid, byte[] stream) {
+        if (stream.length == 0 || stream.length > HypercallBuffers.MAX_BYTES) {
+            throw new IllegalArgumentException("an HVM context of " + stream.length + " bytes (1 to "
+                    + HypercallBuffers.MAX_BYTES + " allowed)");
+        }
         try (HypercallBuffer buf = acquire(stream.length)) {
             buf.put(stream, stream.length);
             beginDomctl("XEN_DOMCTL_sethvmcontext", domid);
@@ -507,23 +513,58 @@ public final class Hypervisor implements AutoCloseable {
      * same max_vcpus) a fork of {@code parent}. {@code flags}: XENMEM_FORK_*.
      */
     public void fork(int parent, int child, int flags) {
+        checkDomid("XENMEM_sharing_op_fork", parent);
+        checkFlags("XENMEM_sharing_op_fork", flags);
         beginSharing(opFork, child);
         sharing.set(sParent, parent);
         sharing.set(sFlags, flags);
         issueMemoryOp("XENMEM_sharing_op_fork", child);
     }
 
+    /** How often fork_reset is retried on EAGAIN (4.18+: Xen's -ERESTART, as there is no continuation). */
+    public static final int FORK_RESET_ATTEMPTS = 100;
+
     /**
      * {@code XENMEM_sharing_op_fork_reset}. {@code flags} must be 0 up to 4.16 and a
-     * non-empty subset of XENMEM_FORK_RESET_STATE|MEMORY from 4.17.
+     * non-empty subset of XENMEM_FORK_RESET_STATE|MEMORY from 4.17. From 4.18 Xen
+     * answers EAGAIN where it would have restarted; the call is repeated, at most
+     * {@link #FORK_RESET_ATTEMPTS} times in all, before the EAGAIN is thrown.
      */
     public void forkReset(int child, int flags) {
-        beginSharing(opForkReset, child);
-        sharing.set(sFlags, flags);
-        issueMemoryOp("XENMEM_sharing_op_fork_reset", child);
+        checkFlags("XENMEM_sharing_op_fork_reset", flags);
+        for (int attempt = 1; ; attempt++) {
+            beginSharing(opForkReset, child);
+            sharing.set(sFlags, flags);
+            try {
+                issueMemoryOp("XENMEM_sharing_op_fork_reset", child);
+                return;
+            } catch (XenException e) {
+                if (e.errno() != Errno.EAGAIN || attempt >= FORK_RESET_ATTEMPTS || !abi.release().atLeast(4, 18)) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /**
+     * Domain ids from callers fit domid_t's 16 bits or would be cut silently (65537
+     * would name domain 1). createdomain also takes 0 and ids Xen allocates from.
+     */
+    private static void checkDomid(String call, int domid) {
+        int limit = call.equals("XEN_DOMCTL_createdomain") ? 0xffff : Domid.FIRST_RESERVED - 1;
+        if (domid < 0 || domid > limit) {
+            throw new IllegalArgumentException(call + ": domain id " + domid + " is out of range 0.." + limit);
+        }
+    }
+
+    private static void checkFlags(String call, int flags) {
+        if (flags < 0 || flags > 0xffff) {
+            throw new IllegalArgumentException(call + ": flags 0x" + Integer.toHexString(flags) + " do not fit u16");
+        }
     }
 
     private void beginSharing(long op, int domid) {
+        checkDomid(op == opFork ? "XENMEM_sharing_op_fork" : "XENMEM_sharing_op_fork_reset", domid);
         sharing.reset();
         sharing.set(sOp, op);
         sharing.set(sDomain, domid);

@@ -60,6 +60,25 @@ class HypercallBuffersTest {
         }
     }
 
+    @Test
+    void closingThePoolUnmapsBuffersStillHandedOut() throws Exception {
+        HypercallBuffers pool = new HypercallBuffers(seam, -1);
+        HypercallBuffer forgotten = pool.acquire(3 * Linux.PAGE_SIZE);
+        long address = forgotten.address();
+        pool.close();
+        assertThat(smapsEntry(address)).as("unmapped by close").isEmpty();
+        assertThatThrownBy(() -> forgotten.get(1)).isInstanceOf(IllegalStateException.class);
+        forgotten.close(); // harmless afterwards
+    }
+
+    @Test
+    void absurdSizesAreRefusedBeforeAnyArithmetic() throws Exception {
+        try (HypercallBuffers pool = new HypercallBuffers(seam, -1)) {
+            assertThatThrownBy(() -> pool.acquire(Integer.MAX_VALUE)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> pool.acquire(HypercallBuffers.MAX_BYTES + 1)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
     /** The /proc/self/smaps block of the mapping that starts at {@code address}, or "" if none does. */
     private static String smapsEntry(long address) throws Exception {
         List<String> lines = Files.readAllLines(Path.of("/proc/self/smaps"));

@@ -249,4 +249,32 @@ class HypervisorOverSimTest {
             assertThat(xen.domains()).hasSize(1);
         }
     }
+
+    @Test
+    void domainIdsAndFlagsOutsideTheirFieldsAreRefusedNotTruncated() {
+        try (Machine m = Machine.of("4.17")) {
+            m.sim().addGuest(GuestSpec.hvm("g", 1, 4096));
+            assertThatThrownBy(() -> m.xen().destroyDomain(65537)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("out of range");
+            assertThatThrownBy(() -> m.xen().pauseDomain(0x7ff0)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> m.xen().fork(1, 2, 0x10000)).isInstanceOf(IllegalArgumentException.class);
+            assertThat(m.sim().domain(1)).isPresent();
+        }
+    }
+
+    @Test
+    void forkResetRetriesEagainFrom418() {
+        try (Machine m = Machine.of("4.18")) {
+            SimDomain parent = m.sim().addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
+            int child = m.xen().createDomain(0, forkOf(m.xen(), m.xen().domainInfo(parent.domid())));
+            m.xen().fork(parent.domid(), child, 0);
+            m.sim().injectFault(SimCall.named("XENMEM_sharing_op_fork_reset", child), Errno.EAGAIN, 3);
+            m.xen().forkReset(child, FORK_RESET_STATE | FORK_RESET_MEMORY);
+            long resets = m.sim().calls().stream().filter(c -> c.call().shortName().equals("XENMEM_sharing_op_fork_reset")).count();
+            assertThat(resets).isEqualTo(4);
+            m.sim().injectFault(SimCall.named("XENMEM_sharing_op_fork_reset", child), Errno.EAGAIN, Hypervisor.FORK_RESET_ATTEMPTS);
+            assertThatThrownBy(() -> m.xen().forkReset(child, FORK_RESET_STATE)).isInstanceOfSatisfying(XenException.class,
+                    e -> assertThat(e.errno()).isEqualTo(Errno.EAGAIN));
+        }
+    }
 }
