@@ -208,6 +208,10 @@ public final class Hypervisor implements AutoCloseable {
 
     private void beginDomctl(String cmd, int domid) {
         checkDomid(cmd, domid);
+        beginDomctlChecked(cmd, domid);
+    }
+
+    private void beginDomctlChecked(String cmd, int domid) {
         domctlName = cmd;
         domctl.reset();
         domctl.set(dCmd, abi.constant(cmd));
@@ -325,7 +329,9 @@ public final class Hypervisor implements AutoCloseable {
 
     /** {@code XEN_DOMCTL_createdomain}; returns the new domain's id. The domain starts paused by us. */
     public int createDomain(int requestedDomid, DomainConfig c) {
-        beginDomctl("XEN_DOMCTL_createdomain", requestedDomid);
+        // Any 16-bit id: 1..0x7fef asks for that id, anything else lets Xen allocate one.
+        checkDomid("XEN_DOMCTL_createdomain", requestedDomid, 0xffff);
+        beginDomctlChecked("XEN_DOMCTL_createdomain", requestedDomid);
         String m = "u.createdomain.";
         setMember(m + "ssidref", c.ssidref());
         for (int i = 0; i < 16; i++) {
@@ -547,11 +553,14 @@ public final class Hypervisor implements AutoCloseable {
     }
 
     /**
-     * Domain ids from callers fit domid_t's 16 bits or would be cut silently (65537
-     * would name domain 1). createdomain also takes 0 and ids Xen allocates from.
+     * Domain ids from callers must name a domain (0..0x7fef), or domid_t's 16 bits
+     * would cut them silently: 65537 would name domain 1.
      */
     private static void checkDomid(String call, int domid) {
-        int limit = call.equals("XEN_DOMCTL_createdomain") ? 0xffff : Domid.FIRST_RESERVED - 1;
+        checkDomid(call, domid, Domid.FIRST_RESERVED - 1);
+    }
+
+    private static void checkDomid(String call, int domid, int limit) {
         if (domid < 0 || domid > limit) {
             throw new IllegalArgumentException(call + ": domain id " + domid + " is out of range 0.." + limit);
         }
