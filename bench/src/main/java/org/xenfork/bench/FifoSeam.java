@@ -5,10 +5,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.xenfork.privcmd.Errno;
+import org.xenfork.privcmd.ForwardingSeam;
 import org.xenfork.privcmd.Linux;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.NativeException;
-import org.xenfork.privcmd.NativeSeam;
 
 /**
  * Benchmark-only seam: real libc for everything ({@link LinuxSeam}), except that
@@ -30,7 +30,7 @@ import org.xenfork.privcmd.NativeSeam;
  * the kernel at all: what is left is the Java work around the call, free of the syscall's
  * (large, noisy) cost on this machine.
  */
-public final class FifoSeam implements NativeSeam, AutoCloseable {
+public final class FifoSeam extends ForwardingSeam implements AutoCloseable {
     /** FIONREAD (asm-generic/ioctls.h, x86-64). */
     public static final int FIONREAD = 0x541B;
 
@@ -40,6 +40,7 @@ public final class FifoSeam implements NativeSeam, AutoCloseable {
     private final boolean syscall;
 
     private FifoSeam(Path dir, Path fifo, boolean syscall) {
+        super(LinuxSeam.get());
         this.dir = dir;
         this.fifo = fifo;
         this.syscall = syscall;
@@ -80,46 +81,22 @@ public final class FifoSeam implements NativeSeam, AutoCloseable {
         if (Linux.HYPERCALL_DEVICE.equals(path)) {
             throw new NativeException("open(" + path + ")", Errno.ENOENT);
         }
-        return linux.open(path, flags);
+        return super.open(path, flags);
     }
 
-    @Override
-    public void close(int fd) throws NativeException {
-        linux.close(fd);
-    }
 
     @Override
     public int ioctl(int fd, int request, long argAddress) throws NativeException {
         if (request == Linux.IOCTL_PRIVCMD_HYPERCALL) {
             return syscall ? linux.ioctl(fd, FIONREAD, argAddress) : 0;
         }
-        return linux.ioctl(fd, request, argAddress);
+        return super.ioctl(fd, request, argAddress);
     }
 
-    @Override
-    public long mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
-        return linux.mmap(length, prot, flags, fd, offset);
-    }
 
-    @Override
-    public void munmap(long address, long length) throws NativeException {
-        linux.munmap(address, length);
-    }
 
-    @Override
-    public void madvise(long address, long length, int advice) throws NativeException {
-        linux.madvise(address, length, advice);
-    }
 
-    @Override
-    public void read(long address, byte[] dst, int dstOffset, int length) {
-        linux.read(address, dst, dstOffset, length);
-    }
 
-    @Override
-    public void write(long address, byte[] src, int srcOffset, int length) {
-        linux.write(address, src, srcOffset, length);
-    }
 
     /** Removes the FIFO and its directory (call on the seam from {@link #create()}). */
     @Override

@@ -67,13 +67,13 @@ class PrivcmdEnvironmentTest {
     }
 
     /** Real libc for everything but open, which fails with {@code errno} (0: opens /dev/null instead). */
-    private static class RefusingSeam implements NativeSeam {
-        private final NativeSeam real = LinuxSeam.get();
+    private static class RefusingSeam extends ForwardingSeam {
         private final int errno;
         final java.util.List<Integer> opened = new java.util.ArrayList<>();
         final java.util.List<Integer> closed = new java.util.ArrayList<>();
 
         RefusingSeam(int errno) {
+            super(LinuxSeam.get());
             this.errno = errno;
         }
 
@@ -82,7 +82,7 @@ class PrivcmdEnvironmentTest {
             if (errno != 0) {
                 throw new NativeException("open(" + path + ")", errno);
             }
-            int fd = real.open("/dev/null", flags);
+            int fd = super.open("/dev/null", flags);
             opened.add(fd);
             return fd;
         }
@@ -90,37 +90,7 @@ class PrivcmdEnvironmentTest {
         @Override
         public void close(int fd) throws NativeException {
             closed.add(fd);
-            real.close(fd);
-        }
-
-        @Override
-        public int ioctl(int fd, int request, long argAddress) throws NativeException {
-            return real.ioctl(fd, request, argAddress);
-        }
-
-        @Override
-        public long mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
-            return real.mmap(length, prot, flags, fd, offset);
-        }
-
-        @Override
-        public void munmap(long address, long length) throws NativeException {
-            real.munmap(address, length);
-        }
-
-        @Override
-        public void madvise(long address, long length, int advice) throws NativeException {
-            real.madvise(address, length, advice);
-        }
-
-        @Override
-        public void read(long address, byte[] dst, int dstOffset, int length) {
-            real.read(address, dst, dstOffset, length);
-        }
-
-        @Override
-        public void write(long address, byte[] src, int srcOffset, int length) {
-            real.write(address, src, srcOffset, length);
+            super.close(fd);
         }
     }
 }
