@@ -145,6 +145,11 @@ public final class Hypervisor implements AutoCloseable {
         return abi;
     }
 
+    /** True under {@code --dry-run}: mutating calls are shown to the observer and not issued. */
+    public boolean dryRun() {
+        return dryRun;
+    }
+
     // ---- xen_version ----
 
     /** {@code XENVER_version}: {@code (major << 16) | minor}. */

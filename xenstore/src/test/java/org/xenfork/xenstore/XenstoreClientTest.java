@@ -1,5 +1,6 @@
 package org.xenfork.xenstore;
 
+import org.xenfork.testfixtures.FakeXenstored;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,4 +1,4 @@
-package org.xenfork.xenstore;
+package org.xenfork.testfixtures;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -36,54 +36,54 @@ import java.util.concurrent.TimeUnit;
  * (plus the initial event on registration), transactions on a snapshot with
  * conflict detection, and {@code XS_DIRECTORY_PART}.
  *
- * <p>Its framing is written here independently of {@link XsMessageCodec}, so a
+ * <p>Its framing is written here independently of the client's codec (xenstore module), so a
  * codec bug cannot hide by being symmetric.
  *
  * <p>Fault injection: {@link #inject} queues one-shot faults applied to the next
  * request(s); {@link #failNextCommits} makes commits answer EAGAIN. Every request
  * received is logged ({@link #received()}) with its arrival time.
  */
-final class FakeXenstored implements AutoCloseable {
+public final class FakeXenstored implements AutoCloseable {
 
-    static final int HEADER = 16;
-    static final int PAYLOAD_MAX = 4096;
+    public static final int HEADER = 16;
+    public static final int PAYLOAD_MAX = 4096;
 
     // Wire values, written out again here rather than taken from XsMessageType.
-    static final int DIRECTORY = 1, READ = 2, GET_PERMS = 3, WATCH = 4, UNWATCH = 5, TRANSACTION_START = 6,
+    public static final int DIRECTORY = 1, READ = 2, GET_PERMS = 3, WATCH = 4, UNWATCH = 5, TRANSACTION_START = 6,
             TRANSACTION_END = 7, GET_DOMAIN_PATH = 10, WRITE = 11, MKDIR = 12, RM = 13, SET_PERMS = 14,
             WATCH_EVENT = 15, ERROR = 16, DIRECTORY_PART = 22;
 
     /** A one-shot misbehaviour, applied to the next request that arrives. */
-    sealed interface Fault {
+    public sealed interface Fault {
         /** 16 bytes whose type field is no xenstore type, instead of the reply. */
-        record GarbageHeader() implements Fault { }
+        public record GarbageHeader() implements Fault { }
         /** A reply header announcing {@code len} payload bytes (none follow). */
-        record OversizeLen(long len) implements Fault { }
+        public record OversizeLen(long len) implements Fault { }
         /** The reply, written {@code chunk} bytes at a time with a pause between writes. */
-        record SplitReply(int chunk) implements Fault { }
+        public record SplitReply(int chunk) implements Fault { }
         /** Close the connection instead of replying. */
-        record Disconnect() implements Fault { }
+        public record Disconnect() implements Fault { }
         /** Reply after {@code delay}. */
-        record Delay(Duration delay) implements Fault { }
+        public record Delay(Duration delay) implements Fault { }
         /** An XS_WATCH_EVENT carrying the request's own req_id, sent before the reply. */
-        record WatchEventBeforeReply(String path, String token) implements Fault { }
+        public record WatchEventBeforeReply(String path, String token) implements Fault { }
         /** Reply with message type {@code type} instead of the request's. */
-        record WrongType(int type) implements Fault { }
+        public record WrongType(int type) implements Fault { }
         /** A header announcing the whole reply, half its payload, then close. */
-        record Truncated() implements Fault { }
+        public record Truncated() implements Fault { }
         /** A well-formed reply carrying a req_id nobody asked for, before the real reply. */
-        record StrayReply() implements Fault { }
+        public record StrayReply() implements Fault { }
         /** An XS_ERROR reply with this payload (an error name, or garbage). */
-        record ErrorReply(String payload) implements Fault { }
+        public record ErrorReply(String payload) implements Fault { }
         /** A reply of the request's type with this payload instead of the real one. */
-        record ReplacePayload(byte[] payload) implements Fault { }
+        public record ReplacePayload(byte[] payload) implements Fault { }
         /** An XS_WATCH_EVENT with this raw payload, sent before the reply. */
-        record RawEventBeforeReply(byte[] payload) implements Fault { }
+        public record RawEventBeforeReply(byte[] payload) implements Fault { }
     }
 
     /** One request as received. */
-    record Received(int type, int reqId, int txId, byte[] payload, long nanoTime) {
-        String firstString() {
+    public record Received(int type, int reqId, int txId, byte[] payload, long nanoTime) {
+        public String firstString() {
             int nul = 0;
             while (nul < payload.length && payload[nul] != 0) {
                 nul++;
@@ -199,7 +199,7 @@ final class FakeXenstored implements AutoCloseable {
     }
 
     /** Listens on {@code dir/socket}. */
-    static FakeXenstored start(Path dir) throws IOException {
+    public static FakeXenstored start(Path dir) throws IOException {
         Path socket = dir.resolve("socket");
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(socket));
@@ -209,7 +209,7 @@ final class FakeXenstored implements AutoCloseable {
     }
 
     /** No socket: serve one connection over the given channels (a FIFO pair standing in for /dev/xen/xenbus). */
-    static FakeXenstored serving(ReadableByteChannel in, WritableByteChannel out, AutoCloseable closer) {
+    public static FakeXenstored serving(ReadableByteChannel in, WritableByteChannel out, AutoCloseable closer) {
         FakeXenstored fake = new FakeXenstored(null, null);
         fake.serve(new FakeXenstored.ConnHolder(in, out, closer));
         return fake;
@@ -217,19 +217,19 @@ final class FakeXenstored implements AutoCloseable {
 
     private record ConnHolder(ReadableByteChannel in, WritableByteChannel out, AutoCloseable closer) { }
 
-    Path socketPath() {
+    public Path socketPath() {
         return socketPath;
     }
 
     // --- test controls ------------------------------------------------------------------------------
 
     /** Faults for the next requests, one each, whatever their type or connection. */
-    void inject(Fault... fs) {
+    public void inject(Fault... fs) {
         injectOn(0, fs);
     }
 
     /** Faults for the next requests of {@code type} only (other connections' requests do not use them up). */
-    void injectOn(int type, Fault... fs) {
+    public void injectOn(int type, Fault... fs) {
         synchronized (faults) {
             Arrays.stream(fs).forEach(f -> faults.add(new Pending(type, f)));
         }
@@ -248,36 +248,36 @@ final class FakeXenstored implements AutoCloseable {
         }
     }
 
-    synchronized void failNextCommits(int n) {
+    public synchronized void failNextCommits(int n) {
         failCommits = n;
     }
 
     /** Requests from now on are treated as coming from this domain (0 = privileged dom0). */
-    void actAsDomain(int domid) {
+    public void actAsDomain(int domid) {
         clientDomid = domid;
     }
 
     /** Like an old xenstored: answer XS_DIRECTORY_PART with ENOSYS (E2BIG stays the client's answer). */
-    void disableDirectoryPart() {
+    public void disableDirectoryPart() {
         supportDirectoryPart = false;
     }
 
-    List<Received> received() {
+    public List<Received> received() {
         synchronized (received) {
             return List.copyOf(received);
         }
     }
 
-    List<Received> received(int type) {
+    public List<Received> received(int type) {
         return received().stream().filter(r -> r.type == type).toList();
     }
 
-    int connectionCount() {
+    public int connectionCount() {
         return (int) connections.stream().filter(c -> !c.closed).count();
     }
 
     /** Direct access to the store, bypassing the protocol. */
-    synchronized void put(String path, String value, String... perms) {
+    public synchronized void put(String path, String value, String... perms) {
         Node node = ensure(tree, path);
         node.value = value.getBytes(StandardCharsets.UTF_8);
         if (perms.length > 0) {
@@ -286,18 +286,18 @@ final class FakeXenstored implements AutoCloseable {
         changed(path);
     }
 
-    synchronized String get(String path) {
+    public synchronized String get(String path) {
         Node n = tree.get(path);
         return n == null ? null : new String(n.value, StandardCharsets.UTF_8);
     }
 
-    synchronized List<String> perms(String path) {
+    public synchronized List<String> perms(String path) {
         Node n = tree.get(path);
         return n == null ? null : List.copyOf(n.perms);
     }
 
     /** Fires watches on {@code path} as a change would (e.g. a special path such as @releaseDomain). */
-    void fire(String path) {
+    public void fire(String path) {
         fireWatches(Set.of(path), false);
     }
 
@@ -841,13 +841,13 @@ final class FakeXenstored implements AutoCloseable {
 
     // --- framing, independent of the client's codec ----------------------------------------------------
 
-    static ByteBuffer frame(int type, int reqId, int txId, int len, byte[] payload) {
+    public static ByteBuffer frame(int type, int reqId, int txId, int len, byte[] payload) {
         ByteBuffer b = ByteBuffer.allocate(HEADER + payload.length).order(ByteOrder.nativeOrder());
         b.putInt(type).putInt(reqId).putInt(txId).putInt(len).put(payload);
         return b.flip();
     }
 
-    static byte[] strings(String... s) {
+    public static byte[] strings(String... s) {
         StringBuilder sb = new StringBuilder();
         for (String x : s) {
             sb.append(x).append('\0');
@@ -855,7 +855,7 @@ final class FakeXenstored implements AutoCloseable {
         return sb.toString().getBytes(StandardCharsets.UTF_8);
     }
 
-    static List<String> splitStrings(byte[] payload) {
+    public static List<String> splitStrings(byte[] payload) {
         List<String> out = new ArrayList<>();
         int start = 0;
         for (int i = 0; i < payload.length; i++) {
@@ -907,7 +907,7 @@ final class FakeXenstored implements AutoCloseable {
     }
 
     /** Drops every client connection (the server keeps listening). */
-    void disconnectAll() {
+    public void disconnectAll() {
         connections.forEach(Conn::close);
     }
 

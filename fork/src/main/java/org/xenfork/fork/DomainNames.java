@@ -1,0 +1,51 @@
+package org.xenfork.fork;
+
+import java.io.IOException;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Where domain names live: xenstore's {@code /local/domain/N/name} on a real host
+ * ({@link XenstoreDomainNames}), the simulator's table under {@code --backend sim}.
+ * Forks get names so that {@code xl list} shows them; a fork needs no name to run.
+ */
+public interface DomainNames {
+
+    /** Names xl and xenstore paths can both carry: letters, digits, {@code . _ -}; not all digits (that reads as a domid). */
+    Pattern VALID = Pattern.compile("(?!\\d+$)[A-Za-z0-9._-]{1,64}");
+
+    /** The domain's name, or empty if it has none. */
+    Optional<String> name(int domid) throws IOException;
+
+    /** Gives a new domain its name (and whatever else a toolstack writes for it). */
+    void assign(int domid, String name) throws IOException;
+
+    /** Removes what {@link #assign} wrote, after the domain is destroyed. Nothing there is not an error. */
+    void remove(int domid) throws IOException;
+
+    /** No name store: names read as absent, assigning one is refused. For forks nobody names. */
+    DomainNames NONE = new DomainNames() {
+        @Override
+        public Optional<String> name(int domid) {
+            return Optional.empty();
+        }
+
+        @Override
+        public void assign(int domid, String name) throws IOException {
+            throw new IOException("no xenstore to hold the name '" + name + "'");
+        }
+
+        @Override
+        public void remove(int domid) {
+        }
+    };
+
+    /** Refuses a name {@link #VALID} does not allow, saying what is allowed. */
+    static String check(String name) {
+        if (name == null || !VALID.matcher(name).matches()) {
+            throw new IllegalArgumentException("'" + name + "' is not a usable domain name: use 1 to 64 letters, digits, "
+                    + "'.', '_' or '-', not only digits");
+        }
+        return name;
+    }
+}

@@ -1,0 +1,25 @@
+package org.xenfork.fork;
+
+/** The steps of the fork workflows, as errors name them. */
+public enum ForkStep {
+    CHECK_PARENT("check the parent"),
+    FIND("find the fork"),
+    PAUSE_PARENT("pause the parent"),
+    CREATE("create the fork's domain"),
+    FORK("fork the parent (XENMEM_sharing_op_fork)"),
+    NAME("name the fork in xenstore"),
+    UNPAUSE("unpause the fork"),
+    RESET("reset the fork (XENMEM_sharing_op_fork_reset)"),
+    DESTROY("destroy the fork");
+
+    private final String description;
+
+    ForkStep(String description) {
+        this.description = description;
+    }
+
+    /** What the step does, for messages: {@code create the fork's domain}. */
+    public String description() {
+        return description;
+    }
+}

@@ -1,0 +1,332 @@
+package org.xenfork.fork;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Consumer;
+import org.xenfork.abi.Abi;
+import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.DomainInfo;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.XenException;
+
+/**
+ * Forks paused HVM guests, as Xen's posted {@code xl fork-vm} meant to
+ * (libxl_domain_fork_vm, tklengyel/vm_forking_19) and as KF/x does: check the
+ * parent, pause it if it runs, create an empty domain like it, fork it, name
+ * it, unpause it. Any failure after createdomain destroys that domain; a pause
+ * taken here is undone when no fork was made.
+ *
+ * <pre>{@code
+ * try (Privcmd privcmd = Privcmd.open(LinuxSeam.get());
+ *      Hypervisor xen = Hypervisor.open(privcmd, null, null, false)) {
+ *     Forker forker = new Forker(xen, DomainNames.NONE, System.err::println);
+ *     try (VmFork fork = forker.fork(parent, ForkOptions.DEFAULT.paused().blockingInterrupts())) {
+ *         for (int i = 0; i < 1000; i++) {
+ *             fork.unpause(); // run an input …
+ *             fork.pause();
+ *             fork.reset();   // … and back to the parent's state
+ *         }
+ *     } // destroyed here
+ * }
+ * }</pre>
+ *
+ * Not thread-safe, like the {@link Hypervisor} it drives.
+ */
+public final class Forker {
+    /** libxl's defaults, which the posted libxl_domain_fork_vm requires of a parent (ABI.md §7). */
+    static final int MAX_EVTCHN_PORT = 1023;
+    static final int MAX_GRANT_FRAMES = 32;
+    static final int MAX_MAPTRACK_FRAMES = 1024;
+
+    private final Hypervisor xen;
+    private final DomainNames names;
+    private final Consumer<String> notices;
+    private final long flagIommu;
+    private final long flagBlockInterrupts;
+    private final long resetState;   // 0 before 4.17: fork_reset takes no flags there
+    private final long resetMemory;
+
+    /**
+     * @param names   where fork names go ({@link DomainNames#NONE} for no names)
+     * @param notices receives what the user should know (a parent paused for them, a dry-run id)
+     */
+    public Forker(Hypervisor xen, DomainNames names, Consumer<String> notices) {
+        this.xen = xen;
+        this.names = names;
+        this.notices = notices;
+        Abi abi = xen.abi();
+        flagIommu = abi.constant("XENMEM_FORK_WITH_IOMMU_ALLOWED");
+        flagBlockInterrupts = abi.constant("XENMEM_FORK_BLOCK_INTERRUPTS");
+        resetState = abi.findConstant("XENMEM_FORK_RESET_STATE").orElse(0L);
+        resetMemory = abi.findConstant("XENMEM_FORK_RESET_MEMORY").orElse(0L);
+    }
+
+    public Hypervisor hypervisor() {
+        return xen;
+    }
+
+    /** One fork of {@code parent}. */
+    public VmFork fork(int parent, ForkOptions options) {
+        return fork(parent, 1, options, f -> { }).get(0);
+    }
+
+    /**
+     * {@code count} forks of {@code parent}, each handed to {@code made} as soon
+     * as it exists. Stops at the first failure: that fork is rolled back, the
+     * ones before it are kept (and listed in the {@link ForkException}).
+     *
+     * @throws IllegalArgumentException the parent cannot be forked (dom0, PV,
+     *         no HAP, dying) or a name is taken; nothing was changed
+     * @throws ForkException a step failed; see its message for what was undone
+     */
+    public List<VmFork> fork(int parent, int count, ForkOptions options, Consumer<VmFork> made) {
+        if (count < 1) {
+            throw new IllegalArgumentException("the number of forks must be at least 1, not " + count);
+        }
+        DomainInfo p = checkParent(parent);
+        List<String> newNames = checkNames(options, count);
+        DomainConfig config = childConfig(p);
+        int flags = (int) ((options.allowIommu() ? flagIommu : 0) | (options.blockInterrupts() ? flagBlockInterrupts : 0));
+
+        boolean pausedHere = false;
+        if (!p.has(DomainInfo.PAUSED)) {
+            run(ForkStep.PAUSE_PARENT, List.of(), () -> xen.pauseDomain(parent));
+            pausedHere = true;
+            notices.accept((xen.dryRun() ? "would pause" : "paused") + " parent " + parent
+                    + ": it was running (it stays paused while its forks exist; unpause it after destroying them)");
+        }
+        if (xen.dryRun()) {
+            notices.accept("dry run: createdomain is not issued, so Xen picks no id; "
+                    + "the calls below show domain=0 where the fork's id would be");
+        }
+        List<VmFork> forks = new ArrayList<>();
+        List<Integer> kept = new ArrayList<>();
+        for (int i = 1; i <= count; i++) {
+            try {
+                VmFork f = forkOne(parent, config, flags, options.leavePaused(), newNames.get(i - 1), kept);
+                forks.add(f);
+                kept.add(f.domid());
+                made.accept(f);
+            } catch (ForkException e) {
+                if (pausedHere && forks.isEmpty()) {
+                    throw undoPause(parent, e);
+                }
+                throw e;
+            }
+        }
+        return forks;
+    }
+
+    /** An existing fork, to reset or destroy; closing it destroys it unless {@link VmFork#keep()}. */
+    public VmFork attach(int fork) {
+        if (fork == 0) {
+            throw new IllegalArgumentException("domain 0 is not a fork (it is the control domain)");
+        }
+        DomainInfo d = info(ForkStep.FIND, fork);
+        return new VmFork(this, d.domid(), -1, null);
+    }
+
+    /**
+     * The fork_reset flags for a reset of state and/or memory in this release:
+     * 0 up to 4.16 (both always; asking for one alone is refused), the
+     * XENMEM_FORK_RESET_* bits from 4.17.
+     */
+    public int resetFlags(boolean state, boolean memory) {
+        if (!state && !memory) {
+            throw new IllegalArgumentException("a reset needs --state, --memory or both");
+        }
+        if (resetState == 0) {
+            if (!(state && memory)) {
+                throw new IllegalArgumentException("Xen " + xen.release() + " always resets state and memory together; "
+                        + "resetting only " + (state ? "state" : "memory") + " needs Xen 4.17 or later");
+            }
+            return 0;
+        }
+        return (int) ((state ? resetState : 0) | (memory ? resetMemory : 0));
+    }
+
+    /** {@code XENMEM_sharing_op_fork_reset} of {@code fork} with flags from {@link #resetFlags}. */
+    void reset(int fork, int flags) {
+        try {
+            xen.forkReset(fork, flags);
+        } catch (XenException e) {
+            throw new ForkException(ForkStep.RESET, e, "", List.of());
+        }
+    }
+
+    /** Destroys a domain and removes its xenstore name, as {@code xl destroy} does for both. */
+    public void destroy(int domid) {
+        run(ForkStep.DESTROY, List.of(), () -> xen.destroyDomain(domid));
+        if (!xen.dryRun()) {
+            run(ForkStep.DESTROY, List.of(), () -> names.remove(domid));
+        }
+    }
+
+    void pause(int domid) {
+        run(ForkStep.UNPAUSE, List.of(), () -> xen.pauseDomain(domid));
+    }
+
+    void unpause(int domid) {
+        run(ForkStep.UNPAUSE, List.of(), () -> xen.unpauseDomain(domid));
+    }
+
+    // ---- the steps ----
+
+    private DomainInfo checkParent(int parent) {
+        if (parent == 0) {
+            throw new IllegalArgumentException("domain 0 cannot be forked (it is the control domain)");
+        }
+        DomainInfo p = info(ForkStep.CHECK_PARENT, parent);
+        if (p.has(DomainInfo.DYING)) {
+            throw new IllegalArgumentException("domain " + parent + " is being destroyed and cannot be forked");
+        }
+        if (!p.has(DomainInfo.HVM_GUEST)) {
+            throw new IllegalArgumentException("domain " + parent + " is a PV guest; forking needs an HVM or PVH guest");
+        }
+        if (!p.has(DomainInfo.HAP)) {
+            throw new IllegalArgumentException("domain " + parent + " uses shadow paging; forking needs HAP "
+                    + "(create the guest with hap=1 on a host with EPT)");
+        }
+        return p;
+    }
+
+    private DomainInfo info(ForkStep step, int domid) {
+        try {
+            return xen.domainInfo(domid);
+        } catch (XenException e) {
+            throw new ForkException(step, e, "", List.of());
+        }
+    }
+
+    /** The batch's names, refusing any that a domain already has (xl keeps names unique too). */
+    private List<String> checkNames(ForkOptions options, int count) {
+        List<String> wanted = new ArrayList<>();
+        for (int i = 1; i <= count; i++) {
+            String n = options.nameOf(i);
+            wanted.add(n == null ? null : DomainNames.check(n));
+        }
+        if (options.name() == null) {
+            return wanted;
+        }
+        Map<String, Integer> taken = new HashMap<>();
+        run(ForkStep.NAME, List.of(), () -> {
+            for (DomainInfo d : xen.domains()) {
+                names.name(d.domid()).ifPresent(n -> taken.put(n, d.domid()));
+            }
+        });
+        for (String n : wanted) {
+            if (taken.containsKey(n)) {
+                throw new IllegalArgumentException("the name '" + n + "' is already used by domain " + taken.get(n));
+            }
+        }
+        return wanted;
+    }
+
+    /** The child as libxl_domain_fork_vm and KF/x create it, with the parent's own flags (ABI.md §7). */
+    private DomainConfig childConfig(DomainInfo p) {
+        long grantOpts = 0;
+        if (xen.abi().struct("xen_domctl_createdomain").field("grant_opts").isPresent()) {
+            long v2 = xen.abi().constant("XEN_SYSCTL_PHYSCAP_gnttab_v2");
+            grantOpts = (physCaps() & v2) != 0 ? 2 : 1; // libxl's default: the highest version the host offers
+        }
+        return new DomainConfig(p.ssidref(), uuid(), DomainConfig.CDF_HVM | DomainConfig.CDF_HAP | DomainConfig.CDF_OOS_OFF,
+                0, p.maxVcpus(), MAX_EVTCHN_PORT, MAX_GRANT_FRAMES, MAX_MAPTRACK_FRAMES, grantOpts, 0, 0,
+                p.emulationFlags(), p.miscFlags());
+    }
+
+    private long physCaps() {
+        try {
+            return xen.physinfo().capabilities();
+        } catch (XenException e) {
+            throw new ForkException(ForkStep.CHECK_PARENT, e, "", List.of());
+        }
+    }
+
+    private static byte[] uuid() {
+        UUID u = UUID.randomUUID();
+        return ByteBuffer.allocate(16).putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits()).array();
+    }
+
+    /** createdomain, fork, name, unpause; on failure the new domain is destroyed again. */
+    private VmFork forkOne(int parent, DomainConfig config, int flags, boolean leavePaused, String name,
+                           List<Integer> kept) {
+        int[] child = {-1};
+        boolean[] named = {false};
+        ForkStep step = ForkStep.CREATE;
+        try {
+            child[0] = xen.createDomain(0, config);
+            step = ForkStep.FORK;
+            xen.fork(parent, child[0], flags);
+            if (name != null) {
+                step = ForkStep.NAME;
+                if (xen.dryRun()) {
+                    notices.accept("would name the fork '" + name + "' in xenstore");
+                } else {
+                    named[0] = true;
+                    names.assign(child[0], name);
+                }
+            }
+            if (!leavePaused) {
+                step = ForkStep.UNPAUSE;
+                xen.unpauseDomain(child[0]);
+            }
+            return new VmFork(this, child[0], parent, name);
+        } catch (XenException | IOException e) {
+            List<Exception> alsoFailed = new ArrayList<>();
+            String rollback = child[0] < 0 ? "" : destroyHalfMade(child[0], named[0], alsoFailed);
+            ForkException failure = new ForkException(step, e, rollback, kept);
+            alsoFailed.forEach(failure::addSuppressed);
+            throw failure;
+        }
+    }
+
+    private String destroyHalfMade(int child, boolean named, List<Exception> alsoFailed) {
+        StringBuilder said = new StringBuilder();
+        try {
+            xen.destroyDomain(child);
+            said.append("destroyed the half-made fork ").append(child);
+        } catch (XenException e) {
+            alsoFailed.add(e);
+            said.append("could not destroy the half-made fork ").append(child).append(" (").append(e.getMessage())
+                    .append("); destroy it with: xenfork destroy ").append(child);
+        }
+        if (named) {
+            try {
+                names.remove(child);
+            } catch (IOException e) {
+                alsoFailed.add(e);
+                said.append("; could not remove its xenstore entries (").append(e.getMessage()).append(")");
+            }
+        }
+        return said.toString();
+    }
+
+    private ForkException undoPause(int parent, ForkException failure) {
+        try {
+            xen.unpauseDomain(parent);
+            return failure.withRollback("unpaused parent " + parent + " again");
+        } catch (XenException e) {
+            failure.addSuppressed(e);
+            return failure.withRollback("could not unpause parent " + parent + " (" + e.getMessage()
+                    + "); unpause it with: xenfork unpause " + parent);
+        }
+    }
+
+    @FunctionalInterface
+    private interface Step {
+        void run() throws IOException;
+    }
+
+    private static void run(ForkStep step, List<Integer> kept, Step body) {
+        try {
+            body.run();
+        } catch (XenException | IOException e) {
+            throw new ForkException(step, e, "", kept);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package org.xenfork.fork;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Optional;
+import org.xenfork.xenstore.XenstoreClient;
+import org.xenfork.xenstore.XenstoreException;
+import org.xenfork.xenstore.XsError;
+import org.xenfork.xenstore.XsPermission;
+
+/**
+ * Domain names in xenstore, written as the toolstacks that fork write them
+ * (KF/x's forkvm, the rig's dm-fork oracle): {@code /local/domain/N} owned by
+ * dom0 and readable by N, its {@code name} and {@code domid}, and
+ * {@code /libxl/N/type = hvm} so that {@code xl list}, {@code xl unpause} and
+ * {@code xl destroy} treat the fork as an HVM guest. {@link #remove} deletes
+ * both trees, as {@code xl destroy} does.
+ */
+public final class XenstoreDomainNames implements DomainNames {
+    private final XenstoreClient client;
+
+    public XenstoreDomainNames(XenstoreClient client) {
+        this.client = client;
+    }
+
+    @Override
+    public Optional<String> name(int domid) throws IOException {
+        return client.read(home(domid) + "/name");
+    }
+
+    /** One transaction: a name appears with its permissions, or not at all. */
+    @Override
+    public void assign(int domid, String name) throws IOException {
+        DomainNames.check(name);
+        String home = home(domid);
+        client.transaction(tx -> {
+            tx.mkdir(home);
+            tx.setPermissions(home, List.of(XsPermission.none(0), XsPermission.read(domid)));
+            tx.write(home + "/name", name);
+            tx.write(home + "/domid", Integer.toString(domid));
+            tx.write(libxl(domid) + "/type", "hvm");
+            return null;
+        });
+    }
+
+    @Override
+    public void remove(int domid) throws IOException {
+        rmIfThere(home(domid));
+        rmIfThere(libxl(domid));
+    }
+
+    private void rmIfThere(String path) throws IOException {
+        try {
+            client.rm(path);
+        } catch (XenstoreException e) {
+            if (!e.is(XsError.ENOENT)) { // oxenstored answers ENOENT where C xenstored acks
+                throw e;
+            }
+        }
+    }
+
+    private static String home(int domid) {
+        return "/local/domain/" + domid;
+    }
+
+    private static String libxl(int domid) {
+        return "/libxl/" + domid;
+    }
+}

@@ -1,0 +1,354 @@
+package org.xenfork.fork;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.privcmd.Errno;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.Privcmd;
+import org.xenfork.sim.GuestSpec;
+import org.xenfork.sim.LoggedCall;
+import org.xenfork.sim.SimCall;
+import org.xenfork.sim.SimDomain;
+import org.xenfork.sim.SimXen;
+import org.xenfork.sim.SimulatedSeam;
+
+/**
+ * The fork workflow on the simulator: the real privcmd encoding, read by a Xen
+ * model with each release's checks. Every path, and a fault at each hypercall
+ * of the workflow, after which no domain is leaked and the parent's pause
+ * state is as it was.
+ */
+class ForkerTest {
+    private SimXen sim;
+    private Privcmd privcmd;
+    private Hypervisor xen;
+    private final List<String> notices = new ArrayList<>();
+    private final MapNames names = new MapNames();
+
+    /** Names in a map, with a switch to make xenstore "fail". */
+    static final class MapNames implements DomainNames {
+        final Map<Integer, String> byId = new TreeMap<>();
+        boolean failAssign;
+        boolean failRemove;
+
+        @Override
+        public Optional<String> name(int domid) {
+            return Optional.ofNullable(byId.get(domid));
+        }
+
+        @Override
+        public void assign(int domid, String name) throws IOException {
+            if (failAssign) {
+                throw new IOException("xenstore said EACCES");
+            }
+            byId.put(domid, name);
+        }
+
+        @Override
+        public void remove(int domid) throws IOException {
+            if (failRemove) {
+                throw new IOException("xenstore said EIO");
+            }
+            byId.remove(domid);
+        }
+    }
+
+    private Forker forker(SimXen x) {
+        sim = x;
+        privcmd = Privcmd.open(new SimulatedSeam(x));
+        xen = Hypervisor.open(privcmd, null, null, false);
+        return new Forker(xen, names, notices::add);
+    }
+
+    private Forker forker(String release) {
+        return forker(SimXen.create(XenRelease.parse(release)));
+    }
+
+    @AfterEach
+    void close() {
+        if (xen != null) {
+            xen.close();
+            privcmd.close();
+        }
+    }
+
+    private List<Integer> domids() {
+        return sim.domains().stream().map(SimDomain::domid).toList();
+    }
+
+    private SimDomain dom(int domid) {
+        return sim.domain(domid).orElseThrow();
+    }
+
+    @ParameterizedTest(name = "Xen {0}")
+    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22"})
+    void forksAPausedParentAndUnpausesTheFork(String release) {
+        Forker f = forker(release);
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 2, 65536).paused());
+        VmFork fork = f.fork(parent.domid(), ForkOptions.DEFAULT).keep();
+        SimDomain child = dom(fork.domid());
+        assertThat(child.parent()).hasValue(parent.domid());
+        assertThat(child.maxVcpus()).isEqualTo(2);
+        assertThat(child.emulationFlags()).isEqualTo(parent.emulationFlags());
+        assertThat(child.hasHap()).isTrue();
+        assertThat(child.hasIommu()).isFalse();
+        assertThat(child.controllerPauseCount()).isZero();
+        assertThat(child.blockInterrupts()).isFalse();
+        assertThat(sim.hvmContext(child.domid())).isEqualTo(sim.hvmContext(parent.domid()));
+        assertThat(parent.controllerPauseCount()).isEqualTo(1); // the user's pause, untouched
+        assertThat(notices).isEmpty();
+        assertThat(fork.parent()).isEqualTo(parent.domid());
+        // the hypercalls, in order: libxl_domain_fork_vm's, plus the unpause of xl fork-vm without -p
+        List<String> calls = sim.calls().stream().map(LoggedCall::call).map(SimCall::shortName)
+                .filter(n -> !n.equals("multicall") && !n.startsWith("XENVER")).toList();
+        List<String> expected = new ArrayList<>(List.of("XEN_DOMCTL_getdomaininfo"));
+        if (XenRelease.parse(release).atLeast(4, 16)) {
+            expected.add("XEN_SYSCTL_physinfo"); // grant_opts: the highest grant table version the host offers
+        }
+        expected.addAll(List.of("XEN_DOMCTL_createdomain", "XENMEM_sharing_op_fork", "XEN_DOMCTL_unpausedomain"));
+        assertThat(calls).containsExactlyElementsOf(expected);
+    }
+
+    @Test
+    void aRunningParentIsPausedAndTheUserIsTold() {
+        Forker f = forker("4.17");
+        SimDomain parent = sim.addGuest(GuestSpec.pvh("tiny", 1, 4096));
+        VmFork fork = f.fork(parent.domid(), ForkOptions.DEFAULT.paused().blockingInterrupts().allowingIommu());
+        assertThat(notices).singleElement().asString().contains("paused parent " + parent.domid()).contains("was running");
+        assertThat(parent.controllerPauseCount()).isEqualTo(1);
+        SimDomain child = dom(fork.domid());
+        assertThat(child.controllerPauseCount()).isEqualTo(1); // -p
+        assertThat(child.blockInterrupts()).isTrue();
+        assertThat(child.emulationFlags()).isEqualTo(parent.emulationFlags()); // a PVH parent: LAPIC only
+        fork.close();
+        assertThat(sim.domain(fork.domid())).isEmpty();
+        assertThat(parent.pauseCount()).isEqualTo(1); // Xen's fork pause went with the fork, ours stays
+    }
+
+    @Test
+    void countMakesNamedForksAndAForkOfAForkWorks() {
+        Forker f = forker("4.18");
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("debian", 1, 8192).paused());
+        List<Integer> seen = new ArrayList<>();
+        List<VmFork> forks = f.fork(parent.domid(), 3, ForkOptions.DEFAULT.named("fz"), v -> seen.add(v.domid()));
+        assertThat(forks).extracting(VmFork::domid).containsExactlyElementsOf(seen).hasSize(3);
+        assertThat(forks).extracting(v -> v.name().orElseThrow()).containsExactly("fz", "fz-2", "fz-3");
+        assertThat(names.byId.values()).containsExactly("fz", "fz-2", "fz-3");
+        // KF/x's sink: the fuzzing fork is forked from a fork
+        VmFork sink = forks.get(0);
+        try (VmFork fuzz = f.fork(sink.domid(), ForkOptions.DEFAULT.paused())) {
+            assertThat(dom(fuzz.domid()).parent()).hasValue(sink.domid());
+            assertThat(notices).anyMatch(n -> n.contains("paused parent " + sink.domid()));
+        }
+        for (VmFork v : forks) {
+            v.close();
+        }
+        assertThat(domids()).containsExactly(0, parent.domid());
+        assertThat(names.byId).isEmpty();
+    }
+
+    @Test
+    void takenNamesAndUnforkableParentsChangeNothing() {
+        Forker f = forker("4.17");
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("p", 1, 4096));
+        SimDomain pv = sim.addGuest(GuestSpec.pv("pv", 1, 4096).paused());
+        SimDomain shadow = sim.addGuest(GuestSpec.hvm("shadow", 1, 4096).withHap(false).paused());
+        names.byId.put(parent.domid(), "p");
+        names.byId.put(pv.domid(), "busy-2");
+        sim.clearCalls();
+        assertThatThrownBy(() -> f.fork(parent.domid(), 2, ForkOptions.DEFAULT.named("busy"), v -> { }))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'busy-2' is already used by domain " + pv.domid());
+        assertThatThrownBy(() -> f.fork(0, ForkOptions.DEFAULT)).hasMessageContaining("domain 0 cannot be forked");
+        assertThatThrownBy(() -> f.fork(pv.domid(), ForkOptions.DEFAULT)).hasMessageContaining("PV guest");
+        assertThatThrownBy(() -> f.fork(shadow.domid(), ForkOptions.DEFAULT)).hasMessageContaining("needs HAP");
+        assertThatThrownBy(() -> f.fork(77, ForkOptions.DEFAULT)).isInstanceOf(ForkException.class)
+                .hasMessageContaining("check the parent failed").hasMessageContaining("ESRCH");
+        assertThatThrownBy(() -> ForkOptions.DEFAULT.named("a/b")).hasMessageContaining("not a usable domain name");
+        assertThatThrownBy(() -> ForkOptions.DEFAULT.named("42")).hasMessageContaining("not only digits");
+        assertThat(sim.calls()).extracting(c -> c.call().shortName()).doesNotContain("XEN_DOMCTL_createdomain",
+                "XEN_DOMCTL_pausedomain");
+        assertThat(parent.controllerPauseCount()).isZero();
+        assertThat(domids()).containsExactly(0, parent.domid(), pv.domid(), shadow.domid());
+    }
+
+    /** Each hypercall of the workflow, failed once, for a running and for a paused parent. */
+    static Stream<Arguments> faults() {
+        List<Arguments> out = new ArrayList<>();
+        for (String release : List.of("4.14", "4.16", "4.17", "4.18", "4.22")) {
+            for (boolean running : List.of(true, false)) {
+                for (String call : List.of("XEN_DOMCTL_getdomaininfo", "XEN_DOMCTL_pausedomain", "XEN_SYSCTL_physinfo",
+                        "XEN_DOMCTL_createdomain", "XENMEM_sharing_op_fork", "multicall", "XEN_DOMCTL_unpausedomain")) {
+                    out.add(Arguments.of(release, running, call));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "Xen {0}, parent running={1}: {2} fails")
+    @MethodSource("faults")
+    void aFaultAtAnyHypercallLeavesNothingBehind(String release, boolean running, String call) {
+        Forker f = forker(release);
+        GuestSpec spec = GuestSpec.hvm("parent", 1, 4096);
+        SimDomain parent = sim.addGuest(running ? spec : spec.paused());
+        List<Integer> before = domids();
+        int pausesBefore = parent.controllerPauseCount();
+        sim.clearCalls();
+        sim.injectFault(SimCall.named(call), Errno.ENOMEM);
+        boolean failed;
+        try {
+            f.fork(parent.domid(), ForkOptions.DEFAULT.named("f")).keep();
+            failed = false;
+        } catch (ForkException e) {
+            failed = true;
+            assertThat(e.errno()).isEqualTo(Errno.ENOMEM);
+            assertThat(e).hasMessageContaining("ENOMEM");
+            if (e.step() == ForkStep.FORK || e.step() == ForkStep.UNPAUSE) {
+                assertThat(e.rollback()).contains("destroyed the half-made fork");
+            }
+        }
+        boolean called = sim.calls().stream().anyMatch(c -> SimCall.named(call).test(c.call()));
+        assertThat(failed).as("the workflow fails exactly when it issued %s", call).isEqualTo(called);
+        if (failed) {
+            assertThat(domids()).isEqualTo(before);
+            assertThat(parent.controllerPauseCount()).isEqualTo(pausesBefore);
+            assertThat(parent.pauseCount()).isEqualTo(pausesBefore); // no fork holds it either
+            assertThat(names.byId).isEmpty();
+        } else {
+            assertThat(domids()).hasSize(before.size() + 1);
+        }
+    }
+
+    @Test
+    void aNamingFailureDestroysTheForkAndAFailedDestroyIsReported() {
+        Forker f = forker("4.17");
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 4096));
+        names.failAssign = true;
+        assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT.named("x")))
+                .isInstanceOfSatisfying(ForkException.class, e -> {
+                    assertThat(e.step()).isEqualTo(ForkStep.NAME);
+                    assertThat(e.rollback()).contains("destroyed the half-made fork").contains("unpaused parent");
+                });
+        assertThat(domids()).containsExactly(0, parent.domid());
+        assertThat(parent.controllerPauseCount()).isZero();
+
+        names.failAssign = false;
+        sim.injectFault(SimCall.named("XENMEM_sharing_op_fork"), Errno.EOPNOTSUPP);
+        sim.injectFault(SimCall.named("XEN_DOMCTL_destroydomain"), Errno.EBUSY);
+        assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT))
+                .isInstanceOfSatisfying(ForkException.class, e -> {
+                    assertThat(e).hasMessageContaining("forking needs an HVM domain on Intel VT-x with HAP");
+                    assertThat(e.rollback()).containsPattern("could not destroy the half-made fork \\d+ .*EBUSY.*"
+                            + "destroy it with: xenfork destroy \\d+");
+                    assertThat(e.getSuppressed()).isNotEmpty();
+                });
+    }
+
+    @Test
+    void aBatchStopsAtTheFirstFailureAndKeepsWhatItMade() {
+        Forker f = forker("4.17");
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 4096));
+        sim.injectFault(SimCall.named("XEN_DOMCTL_createdomain").and(new java.util.function.Predicate<>() {
+            int seen;
+
+            @Override
+            public boolean test(SimCall c) {
+                return ++seen == 2;
+            }
+        }), Errno.ENOMEM);
+        List<Integer> made = new ArrayList<>();
+        assertThatThrownBy(() -> f.fork(parent.domid(), 3, ForkOptions.DEFAULT, v -> made.add(v.domid())))
+                .isInstanceOfSatisfying(ForkException.class, e -> {
+                    assertThat(e.step()).isEqualTo(ForkStep.CREATE);
+                    assertThat(e.kept()).containsExactlyElementsOf(made).hasSize(1);
+                });
+        assertThat(domids()).containsExactly(0, parent.domid(), made.get(0));
+        assertThat(parent.controllerPauseCount()).isEqualTo(1); // a fork exists: the pause stays, as the notice said
+    }
+
+    @ParameterizedTest(name = "Xen {0}")
+    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.22"})
+    void resetBringsTheForkBackToItsParent(String release) {
+        Forker f = forker(release);
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 64).paused());
+        try (VmFork fork = f.fork(parent.domid(), ForkOptions.DEFAULT)) {
+            sim.guestAccess(fork.domid(), 3, true);
+            sim.guestAccess(fork.domid(), 5, true);
+            assertThat(dom(fork.domid()).totPages()).isEqualTo(2);
+            fork.reset();
+            assertThat(dom(fork.domid()).totPages()).isZero();
+            boolean flags = XenRelease.parse(release).atLeast(4, 17);
+            if (flags) {
+                sim.guestAccess(fork.domid(), 3, true);
+                fork.reset(true, false); // state only: the page stays
+                assertThat(dom(fork.domid()).totPages()).isEqualTo(1);
+                fork.reset(false, true);
+                assertThat(dom(fork.domid()).totPages()).isZero();
+            } else {
+                assertThatThrownBy(() -> fork.reset(true, false)).hasMessageContaining("needs Xen 4.17");
+            }
+            assertThatThrownBy(() -> fork.reset(false, false)).hasMessageContaining("--state, --memory or both");
+        }
+        assertThat(domids()).containsExactly(0, parent.domid());
+    }
+
+    @Test
+    void resettingADomainThatIsNoForkSaysSo() {
+        Forker f = forker("4.17");
+        SimDomain plain = sim.addGuest(GuestSpec.hvm("plain", 1, 64));
+        VmFork notAFork = f.attach(plain.domid()).keep();
+        assertThatThrownBy(notAFork::reset).isInstanceOfSatisfying(ForkException.class, e -> {
+            assertThat(e.step()).isEqualTo(ForkStep.RESET);
+            assertThat(e.errno()).isEqualTo(Errno.ENOSYS);
+            assertThat(e).hasMessageContaining("not a fork");
+        });
+        assertThatThrownBy(() -> f.attach(99)).isInstanceOf(ForkException.class).hasMessageContaining("ESRCH");
+        assertThatThrownBy(() -> f.attach(0)).hasMessageContaining("domain 0 is not a fork");
+    }
+
+    @Test
+    void aHypervisorWithoutMemorySharingOrVmxSaysWhatWouldMakeForkingPossible() {
+        Forker f = forker(SimXen.builder(XenRelease.parse("4.17")).memSharing(false).build());
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 64).paused());
+        assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT))
+                .hasMessageContaining("fork the parent (XENMEM_sharing_op_fork) failed")
+                .hasMessageContaining("ENOSYS").hasMessageContaining("memory sharing is not built into this hypervisor");
+        assertThat(domids()).containsExactly(0, parent.domid());
+        close();
+
+        Forker amd = forker(SimXen.builder(XenRelease.parse("4.18")).cpuVendor(SimXen.CpuVendor.AMD).build());
+        SimDomain p2 = sim.addGuest(GuestSpec.hvm("parent", 1, 64));
+        assertThatThrownBy(() -> amd.fork(p2.domid(), ForkOptions.DEFAULT))
+                .hasMessageContaining("EOPNOTSUPP").hasMessageContaining("Intel VT-x");
+        assertThat(domids()).containsExactly(0, p2.domid());
+        assertThat(p2.controllerPauseCount()).isZero(); // it was running: our pause is undone
+    }
+
+    @Test
+    void aFailedRemovalOfTheNameIsReportedNotHidden() {
+        Forker f = forker("4.17");
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 64).paused());
+        VmFork fork = f.fork(parent.domid(), ForkOptions.DEFAULT.named("n"));
+        names.failRemove = true;
+        assertThatThrownBy(fork::close).isInstanceOfSatisfying(ForkException.class,
+                e -> assertThat(e.step()).isEqualTo(ForkStep.DESTROY));
+        assertThat(sim.domain(fork.domid())).isEmpty(); // the domain went; the name is what is left, and said
+        assertThat(names.byId.values().stream().collect(Collectors.toList())).containsExactly("n");
+    }
+}
