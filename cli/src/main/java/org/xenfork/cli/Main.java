@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.util.function.Function;
 import org.xenfork.abi.AbiException;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.ForkException;
 import org.xenfork.sim.SimXen;
 import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.privcmd.XenException;
@@ -45,7 +46,7 @@ public final class Main {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_USAGE;
             }
-            if (ex instanceof XenException) {
+            if (ex instanceof XenException || ex instanceof ForkException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_REFUSED;
             }

@@ -1,17 +1,17 @@
 package org.xenfork.cli;
 
 import java.io.PrintWriter;
-import java.util.Optional;
+import org.xenfork.fork.DomainNames;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.NativeSeam;
+import org.xenfork.privcmd.XenEnvironmentException;
 
-/** The real hypervisor through /dev/xen/privcmd; names from xenstore. */
+/** The real hypervisor through /dev/xen/privcmd; names in xenstore. */
 final class PrivcmdBackend extends Backend {
-    private final PrintWriter err;
-    private XenstoreNames names;
+    private final XenstoreNames names;
 
     PrivcmdBackend(PrintWriter err) {
-        this.err = err;
+        this.names = new XenstoreNames(err);
     }
 
     @Override
@@ -20,17 +20,20 @@ final class PrivcmdBackend extends Backend {
     }
 
     @Override
-    Optional<String> name(int domid) {
-        if (names == null) {
-            names = XenstoreNames.connect(err);
+    DomainNames names() {
+        return names;
+    }
+
+    @Override
+    void requireNames() {
+        if (!names.reachable()) {
+            throw new XenEnvironmentException("naming forks needs xenstored (its socket or /dev/xen/xenbus); "
+                    + "start xenstored, or fork without --name");
         }
-        return names.name(domid);
     }
 
     @Override
     void closeNames() {
-        if (names != null) {
-            names.close();
-        }
+        names.close();
     }
 }

@@ -5,7 +5,6 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.sim.SimXen;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import org.xenfork.privcmd.Hypervisor;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ScopeType;
@@ -17,7 +16,8 @@ import picocli.CommandLine.Spec;
         scope = ScopeType.INHERIT, // every subcommand gets --help and --version too
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
-        subcommands = {AbiCommand.class, InfoCommand.class, ListCommand.class},
+        subcommands = {AbiCommand.class, InfoCommand.class, ListCommand.class, ForkVmCommand.class,
+            ForkResetCommand.class, ForkLaunchDmCommand.class, DemoCommand.class},
         footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing."})
 public final class XenforkCommand implements Runnable {
 
@@ -55,19 +55,19 @@ public final class XenforkCommand implements Runnable {
 
     @Command(name = "pause", description = "Pause a domain (XEN_DOMCTL_pausedomain).",
             footer = {"", "Example:", "  xenfork pause 5"})
-    void pause(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
-        DomainCommands.apply(this, domid, "pause", "paused", Hypervisor::pauseDomain);
+    void pause(@Parameters(paramLabel = "DOMAIN", description = "The domain id (1 to 32751) or name.") String domid) {
+        DomainCommands.apply(this, domid, "pause", "paused", (b, d) -> b.xen().pauseDomain(d));
     }
 
     @Command(name = "unpause", description = "Unpause a domain paused by the toolstack (XEN_DOMCTL_unpausedomain).",
             footer = {"", "Example:", "  xenfork unpause 5"})
-    void unpause(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
-        DomainCommands.apply(this, domid, "unpause", "unpaused", Hypervisor::unpauseDomain);
+    void unpause(@Parameters(paramLabel = "DOMAIN", description = "The domain id (1 to 32751) or name.") String domid) {
+        DomainCommands.apply(this, domid, "unpause", "unpaused", (b, d) -> b.xen().unpauseDomain(d));
     }
 
-    @Command(name = "destroy", description = "Destroy a domain (XEN_DOMCTL_destroydomain).",
+    @Command(name = "destroy", description = "Destroy a domain (XEN_DOMCTL_destroydomain) and remove its xenstore name.",
             footer = {"", "Example:", "  xenfork destroy 5"})
-    void destroy(@Parameters(paramLabel = "DOMID", description = "The domain id (1 to 32751).") String domid) {
-        DomainCommands.apply(this, domid, "destroy", "destroyed", Hypervisor::destroyDomain);
+    void destroy(@Parameters(paramLabel = "DOMAIN", description = "The domain id (1 to 32751) or name.") String domid) {
+        DomainCommands.apply(this, domid, "destroy", "destroyed", (b, d) -> b.forker(spec.commandLine().getErr()).destroy(d));
     }
 }

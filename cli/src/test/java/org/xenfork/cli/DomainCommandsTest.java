@@ -133,7 +133,7 @@ class DomainCommandsTest {
         for (String bad : new String[] {"0", "32752", "-3", "abc"}) {
             Run r = xenfork(DomainCommandsTest::twoGuests, "--backend", "sim", "destroy", bad);
             assertThat(r.code()).as(bad).isEqualTo(Main.EXIT_USAGE);
-            assertThat(r.err()).as(bad).containsAnyOf("domain 0", "out of range", "not a domain id");
+            assertThat(r.err()).as(bad).containsAnyOf("domain 0", "out of range", "not a domain id", "no domain is named");
         }
     }
 
@@ -148,7 +148,7 @@ class DomainCommandsTest {
 
     @Test
     void everyCommandHasHelpWithAnExample() {
-        for (String cmd : new String[] {"info", "list", "pause", "unpause", "destroy"}) {
+        for (String cmd : new String[] {"info", "list", "pause", "unpause", "destroy", "fork-vm", "fork-reset", "fork-launch-dm", "demo"}) {
             Run r = xenfork(SimXen::create, cmd, "--help");
             assertThat(r.code()).as(cmd).isZero();
             assertThat(r.out()).as(cmd).contains("Usage: xenfork " + cmd).contains("Example");

@@ -10,7 +10,7 @@ public enum ForkStep {
     NAME("name the fork in xenstore"),
     UNPAUSE("unpause the fork"),
     RESET("reset the fork (XENMEM_sharing_op_fork_reset)"),
-    DESTROY("destroy the fork");
+    DESTROY("destroy the domain");
 
     private final String description;
 

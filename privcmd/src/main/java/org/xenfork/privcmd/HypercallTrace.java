@@ -19,9 +19,23 @@ import org.xenfork.abi.Values;
  */
 public final class HypercallTrace implements HypercallObserver {
     private final PrintWriter out;
+    private final boolean nonZeroOnly;
+    private final String indent;
 
+    /** Every field, as {@code --trace} and {@code --dry-run} print it. */
     public HypercallTrace(PrintWriter out) {
+        this(out, false, "");
+    }
+
+    private HypercallTrace(PrintWriter out, boolean nonZeroOnly, String indent) {
         this.out = out;
+        this.nonZeroOnly = nonZeroOnly;
+        this.indent = indent;
+    }
+
+    /** A shorter trace for people reading along (the demo): fields sent as 0 are left out, lines indented. */
+    public static HypercallTrace summary(PrintWriter out, String indent) {
+        return new HypercallTrace(out, true, indent);
     }
 
     @Override
@@ -34,14 +48,14 @@ public final class HypercallTrace implements HypercallObserver {
         } else {
             outcome = "-> " + result;
         }
-        out.println(call + " " + outcome);
+        out.println(indent + call + " " + outcome);
         Map<String, Long> in = StructCodec.decode(layout, sent, Optional.empty());
-        out.println("  in:  " + join(in, null));
+        out.println(indent + "  in:  " + join(in, null, nonZeroOnly));
         if (returned != null) {
             Map<String, Long> back = StructCodec.decode(layout, returned, Optional.empty());
-            String changed = join(back, in);
+            String changed = join(back, in, false);
             if (!changed.isEmpty()) {
-                out.println("  out: " + changed);
+                out.println(indent + "  out: " + changed);
             }
         }
         out.flush();
@@ -49,10 +63,11 @@ public final class HypercallTrace implements HypercallObserver {
 
     /**
      * {@code path=value} pairs; with {@code unlessEqual}, only those that differ
-     * from it. A run of array elements with one value is folded into
-     * {@code handle[0..15]=0x0}, so a trace line stays readable.
+     * from it; with {@code nonZeroOnly}, only non-zero values. A run of array
+     * elements with one value is folded into {@code handle[0..15]=0x0}, so a
+     * trace line stays readable.
      */
-    private static String join(Map<String, Long> values, Map<String, Long> unlessEqual) {
+    private static String join(Map<String, Long> values, Map<String, Long> unlessEqual, boolean nonZeroOnly) {
         StringBuilder sb = new StringBuilder();
         String runArray = null;
         int runFirst = 0;
@@ -61,7 +76,7 @@ public final class HypercallTrace implements HypercallObserver {
         for (Map.Entry<String, Long> e : values.entrySet()) {
             String path = e.getKey();
             long v = e.getValue();
-            if (unlessEqual != null && Long.valueOf(v).equals(unlessEqual.get(path))) {
+            if (unlessEqual != null && Long.valueOf(v).equals(unlessEqual.get(path)) || nonZeroOnly && v == 0) {
                 continue;
             }
             int bracket = path.lastIndexOf('[');

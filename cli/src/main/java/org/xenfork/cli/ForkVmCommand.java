@@ -1,0 +1,140 @@
+package org.xenfork.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.xenfork.fork.ForkException;
+import org.xenfork.fork.ForkOptions;
+import org.xenfork.fork.Forker;
+import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.Domid;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code xenfork fork-vm}: the posted {@code xl fork-vm}, without a device model
+ * until the QMP half lands. stdout carries only the new domids (or the JSON
+ * array), so {@code F=$(xenfork fork-vm P)} works; everything else is stderr.
+ */
+@Command(name = "fork-vm", description = "Fork a paused HVM or PVH guest: an empty domain like it, "
+        + "then XENMEM_sharing_op_fork (memory shared copy-on-write).",
+        footer = {"",
+            "The parent stays paused while forks of it exist; a running parent is paused first (and said so).",
+            "Each new fork's domid is printed on its own line on stdout; with --json, an array of",
+            "{domid, name, parent}. Forking needs Xen built with CONFIG_MEM_SHARING on Intel VT-x with HAP.",
+            "Examples:",
+            "  F=$(xenfork fork-vm -p --block-interrupts 5)",
+            "  xenfork fork-vm --count 3 --name fuzz 5"})
+final class ForkVmCommand implements Runnable {
+    /** The contract's value spellings. */
+    enum LaunchDm { yes, no, late }
+
+    @ParentCommand
+    XenforkCommand root;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-p", description = "Leave the fork paused (default: unpause it).")
+    boolean paused;
+
+    @Option(names = "--launch-dm", paramLabel = "yes|no|late", defaultValue = "no",
+            description = "Start a QEMU device model for the fork: no (default), yes, or late (for an existing fork). "
+                    + "Not available yet: see fork-launch-dm.")
+    LaunchDm launchDm;
+
+    @Option(names = "-C", paramLabel = "CONFIG", description = "xl config for the fork's device model (with --launch-dm).")
+    Path config;
+
+    @Option(names = "-Q", paramLabel = "SAVE_FILE", description = "QEMU device state saved from the parent (with --launch-dm).")
+    Path saveFile;
+
+    @Option(names = "--name", paramLabel = "NAME",
+            description = "Name the fork in xenstore so xl list shows it; with --count: NAME, NAME-2, ...")
+    String name;
+
+    @Option(names = "--count", paramLabel = "N", defaultValue = "1",
+            description = "Make N forks; stops at the first failure, keeping the forks made before it.")
+    int count;
+
+    @Option(names = "--block-interrupts", description = "XENMEM_FORK_BLOCK_INTERRUPTS: inject no interrupts into the fork "
+            + "(for forks without a device model, as fuzzers run them).")
+    boolean blockInterrupts;
+
+    @Option(names = "--allow-iommu", description = "XENMEM_FORK_WITH_IOMMU_ALLOWED: the parent may have an IOMMU.")
+    boolean allowIommu;
+
+    @Parameters(paramLabel = "PARENT", description = "The parent's domain id or name (for --launch-dm late: the fork).")
+    String parent;
+
+    @Override
+    public void run() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (launchDm != LaunchDm.no) {
+            throw new UsageException(ForkLaunchDmCommand.notAvailable("--launch-dm " + launchDm));
+        }
+        if (config != null || saveFile != null) {
+            throw new UsageException("-C and -Q configure the fork's device model; they need --launch-dm yes|late");
+        }
+        if (count < 1 || count >= Domid.FIRST_RESERVED) {
+            throw new UsageException("--count must be 1 to " + (Domid.FIRST_RESERVED - 1) + ", not " + count);
+        }
+        ForkOptions options;
+        try {
+            options = new ForkOptions(paused, blockInterrupts, allowIommu, name);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--name: " + e.getMessage());
+        }
+        try (Backend b = Backend.open(root, err)) {
+            int p = DomainCommands.guest(b, parent, "fork");
+            if (name != null && !root.dryRun) {
+                b.requireNames();
+            }
+            Forker forker = b.forker(err);
+            List<VmFork> made = new ArrayList<>();
+            try {
+                forker.fork(p, count, options, f -> {
+                    made.add(f.keep());
+                    if (root.dryRun) {
+                        return;
+                    }
+                    if (!root.json) {
+                        out.println(f.domid());
+                        out.flush();
+                    }
+                    if (count > 1) {
+                        err.println("xenfork: fork " + made.size() + "/" + count + ": domain " + f.domid()
+                                + f.name().map(n -> " (" + n + ")").orElse(""));
+                    }
+                });
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            } catch (ForkException e) {
+                if (!made.isEmpty()) {
+                    err.println("xenfork: " + made.size() + " of " + count + " forks were made and are kept");
+                }
+                throw e;
+            } finally {
+                if (root.json && !root.dryRun) {
+                    printJson(out, made);
+                }
+            }
+        }
+    }
+
+    private static void printJson(PrintWriter out, List<VmFork> forks) {
+        ArrayNode arr = AbiCommand.JSON.createArrayNode();
+        for (VmFork f : forks) {
+            arr.addObject().put("domid", f.domid()).put("name", f.name().orElse(null)).put("parent", f.parent());
+        }
+        out.println(arr);
+        out.flush();
+    }
+}
