@@ -38,7 +38,7 @@ public record XenRelease(int major, int minor) implements Comparable<XenRelease>
     }
 
     public boolean atLeast(int maj, int min) {
-        return compareTo(new XenRelease(maj, min)) >= 0;
+        return major != maj ? major > maj : minor >= min; // no XenRelease made: hot paths ask this per call
     }
 
     @Override

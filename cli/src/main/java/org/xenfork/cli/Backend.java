@@ -7,7 +7,6 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.Forker;
 import org.xenfork.privcmd.DomainInfo;
-import org.xenfork.privcmd.Domid;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.HypercallObserver;
 import org.xenfork.privcmd.HypercallTrace;
@@ -70,20 +69,25 @@ abstract class Backend implements AutoCloseable {
         return new Forker(hypervisor, names(), notice -> err.println("xenfork: " + notice));
     }
 
-    /**
-     * A domain named on the command line: its id (decimal or 0x-hex), or its
-     * name as {@code xl list} shows it. Domain 0 is refused: nothing here may act on it.
-     */
-    int guest(String text, String action) {
-        if (text == null || text.strip().matches("[0-9]+|0x[0-9a-fA-F]+|-.*")) {
-            return Domid.parseGuest(text, action); // an id, or a negative number to be refused as one
-        }
+    /** The one domain xenstore (or the simulator) gives this name; exit 2 if none or several. */
+    int domainNamed(String name, String action) {
+        Integer found = null;
         for (DomainInfo d : hypervisor.domains()) {
-            if (name(d.domid()).filter(n -> n.equals(text)).isPresent()) {
-                return Domid.parseGuest(Integer.toString(d.domid()), action);
+            if (name(d.domid()).filter(n -> n.equals(name)).isPresent()) {
+                if (found != null) {
+                    throw new UsageException("domains " + found + " and " + d.domid() + " are both named '" + name
+                            + "'; give the domain id");
+                }
+                found = d.domid();
             }
         }
-        throw new UsageException("no domain is named '" + text + "' (give a domain id or a name xl list shows)");
+        if (found == null) {
+            throw new UsageException("no domain is named '" + name + "' (give a domain id, or a name xl list shows)");
+        }
+        if (found == 0) {
+            throw new UsageException("refusing to " + action + " domain 0 (the control domain this runs in)");
+        }
+        return found;
     }
 
     Hypervisor xen() {

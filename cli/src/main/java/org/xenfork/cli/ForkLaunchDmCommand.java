@@ -14,10 +14,10 @@ import picocli.CommandLine.Parameters;
 @Command(name = "fork-launch-dm", description = "Start a QEMU device model for an existing fork (not available yet).",
         footer = {"", "Example:", "  xenfork fork-launch-dm -C fork.cfg -Q parent-dm.state 7"})
 final class ForkLaunchDmCommand implements Runnable {
-    @Option(names = "-C", paramLabel = "CONFIG", required = true, description = "xl config for the device model.")
+    @Option(names = "-C", paramLabel = "CONFIG", description = "xl config for the device model.")
     Path config;
 
-    @Option(names = "-Q", paramLabel = "SAVE_FILE", required = true,
+    @Option(names = "-Q", paramLabel = "SAVE_FILE",
             description = "QEMU device state saved from the parent (xen-save-devices-state).")
     Path saveFile;
 

@@ -34,15 +34,11 @@ final class ForkResetCommand implements Runnable {
     public void run() {
         var err = spec.commandLine().getErr();
         boolean both = !state && !memory;
+        Integer id = DomainCommands.id(fork, "reset");
         try (Backend b = Backend.open(root, err)) {
-            int f = DomainCommands.guest(b, fork, "reset");
+            int f = id != null ? id : DomainCommands.byName(b, fork, "reset");
             Forker forker = b.forker(err);
-            int flags;
-            try {
-                flags = forker.resetFlags(state || both, memory || both);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException(e.getMessage());
-            }
+            int flags = forker.resetFlags(state || both, memory || both);
             forker.attach(f).keep().reset(state || both, memory || both);
             if (!root.dryRun) {
                 err.println("xenfork: fork " + f + " reset (" + (both || state && memory ? "state and memory"

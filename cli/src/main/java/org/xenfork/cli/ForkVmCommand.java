@@ -92,8 +92,9 @@ final class ForkVmCommand implements Runnable {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--name: " + e.getMessage());
         }
+        Integer id = DomainCommands.id(parent, "fork");
         try (Backend b = Backend.open(root, err)) {
-            int p = DomainCommands.guest(b, parent, "fork");
+            int p = id != null ? id : DomainCommands.byName(b, parent, "fork");
             if (name != null && !root.dryRun) {
                 b.requireNames();
             }
@@ -114,8 +115,6 @@ final class ForkVmCommand implements Runnable {
                                 + f.name().map(n -> " (" + n + ")").orElse(""));
                     }
                 });
-            } catch (IllegalArgumentException e) {
-                throw new UsageException(e.getMessage());
             } catch (ForkException e) {
                 if (!made.isEmpty()) {
                     err.println("xenfork: " + made.size() + " of " + count + " forks were made and are kept");

@@ -5,6 +5,7 @@ import java.util.function.Function;
 import org.xenfork.abi.AbiException;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.ForkException;
+import org.xenfork.fork.ForkRequestException;
 import org.xenfork.sim.SimXen;
 import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.privcmd.XenException;
@@ -42,7 +43,7 @@ public final class Main {
         cl.setErr(err);
         cl.setUsageHelpWidth(100);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            if (ex instanceof AbiException || ex instanceof UsageException) {
+            if (ex instanceof AbiException || ex instanceof UsageException || ex instanceof ForkRequestException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_USAGE;
             }

@@ -4,7 +4,6 @@ import java.io.PrintWriter;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.NativeSeam;
-import org.xenfork.privcmd.XenEnvironmentException;
 
 /** The real hypervisor through /dev/xen/privcmd; names in xenstore. */
 final class PrivcmdBackend extends Backend {
@@ -26,10 +25,7 @@ final class PrivcmdBackend extends Backend {
 
     @Override
     void requireNames() {
-        if (!names.reachable()) {
-            throw new XenEnvironmentException("naming forks needs xenstored (its socket or /dev/xen/xenbus); "
-                    + "start xenstored, or fork without --name");
-        }
+        names.requireReachable();
     }
 
     @Override

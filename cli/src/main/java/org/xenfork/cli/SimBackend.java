@@ -30,7 +30,7 @@ final class SimBackend extends Backend {
             }
 
             @Override
-            public void assign(int domid, String name) {
+            public void assign(int domid, String name, boolean pvh) {
                 sim.rename(domid, name);
             }
 

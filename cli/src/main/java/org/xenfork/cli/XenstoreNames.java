@@ -5,6 +5,7 @@ import java.io.PrintWriter;
 import java.util.Optional;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.XenstoreDomainNames;
+import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.xenstore.XenstoreClient;
 
 /**
@@ -12,21 +13,33 @@ import org.xenfork.xenstore.XenstoreClient;
  * Reading and cleaning up degrade: without a reachable xenstored, names read
  * as absent and nothing is removed, and the user is told once why; the
  * hypercall results are still shown. Assigning a name is never skipped
- * silently: it fails.
+ * silently: it fails. After {@link #requireReachable()} (a command that names
+ * forks) nothing degrades: a failed read fails the command, so a name that is
+ * taken cannot pass as free.
  */
 final class XenstoreNames implements DomainNames, AutoCloseable {
     private final PrintWriter err;
     private XenstoreClient client;
     private XenstoreDomainNames names;
     private boolean off; // unreachable or failed once: said, and not tried again
+    private boolean strict;
 
     XenstoreNames(PrintWriter err) {
         this.err = err;
     }
 
-    /** Connects now; false (and said why) if xenstore is not reachable. */
-    boolean reachable() {
-        return names() != null;
+    /** Connects now, or fails with exit code 3 saying why; from now on failures are not hidden. */
+    void requireReachable() {
+        strict = true;
+        if (client == null) {
+            try {
+                client = XenstoreClient.connect();
+                names = new XenstoreDomainNames(client);
+            } catch (IOException e) {
+                throw new XenEnvironmentException("naming forks needs xenstored, which is not reachable ("
+                        + e.getMessage() + "); start xenstored, or fork without --name");
+            }
+        }
     }
 
     private XenstoreDomainNames names() {
@@ -42,7 +55,7 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
     }
 
     @Override
-    public Optional<String> name(int domid) {
+    public Optional<String> name(int domid) throws IOException {
         XenstoreDomainNames n = names();
         if (n == null) {
             return Optional.empty();
@@ -50,18 +63,21 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
         try {
             return n.name(domid);
         } catch (IOException e) {
+            if (strict) {
+                throw e;
+            }
             giveUp("xenstore read of domain " + domid + "'s name failed (" + e.getMessage() + ")");
             return Optional.empty();
         }
     }
 
     @Override
-    public void assign(int domid, String name) throws IOException {
+    public void assign(int domid, String name, boolean pvh) throws IOException {
         XenstoreDomainNames n = names();
         if (n == null) {
             throw new IOException("xenstore is not reachable, so domain " + domid + " cannot be named '" + name + "'");
         }
-        n.assign(domid, name);
+        n.assign(domid, name, pvh);
     }
 
     @Override

@@ -77,7 +77,8 @@ class ForkCommandsTest {
         assertThat(arr.get(0).get("domid").asInt()).isEqualTo(3);
         assertThat(arr.get(2).get("name").asText()).isEqualTo("fz-3");
         assertThat(arr.get(1).get("parent").asInt()).isEqualTo(2);
-        assertThat(r.err()).contains("paused parent 2: it was running").contains("fork 3/3: domain 5 (fz-3)");
+        assertThat(r.err()).contains("paused parent 2: it was not paused by the toolstack")
+                .contains("fork 3/3: domain 5 (fz-3)");
         for (int d = 3; d <= 5; d++) {
             SimDomain f = sim.domain(d).orElseThrow();
             assertThat(f.isPaused()).isTrue();
@@ -228,5 +229,45 @@ class ForkCommandsTest {
         assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
         assertThat(r.err()).contains("reset the fork (XENMEM_sharing_op_fork_reset) failed").contains("ENOMEM");
         assertThat(domids()).as("the demo's fork is destroyed even so").containsExactly(0, 1);
+    }
+
+    @Test
+    void badIdsAreUsageErrorsBeforeAnyDeviceIsOpened() {
+        // no --backend: the real privcmd, which this machine may not have; exit 2 must come first
+        for (String[] args : List.of(new String[] {"fork-vm", "0"}, new String[] {"fork-reset", "32752"},
+                new String[] {"destroy", "-1"}, new String[] {"pause", "0x"})) {
+            sim = null;
+            Run r = xenfork(ForkCommandsTest::machine, args);
+            assertThat(r.code()).as(String.join(" ", args)).isEqualTo(Main.EXIT_USAGE);
+        }
+    }
+
+    @Test
+    void aHalfwayBatchStillPrintsItsJsonArray() throws IOException {
+        Run r = xenfork(x -> {
+            SimXen m = machine(x);
+            m.injectFault(SimCall.named("XEN_DOMCTL_createdomain").and(c -> m.domains().size() == 5), Errno.ENOSPC);
+            return m;
+        }, "--backend", "sim", "--json", "fork-vm", "--count", "4", "1");
+        assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
+        JsonNode arr = JSON.readTree(r.out());
+        assertThat(arr).hasSize(2);
+        assertThat(arr.get(1).get("domid").asInt()).isEqualTo(4);
+        assertThat(r.err()).contains("2 of 4 forks were made and are kept");
+    }
+
+    @Test
+    void twoDomainsWithOneNameAreNotGuessedBetween() {
+        Run r = xenfork(x -> {
+            SimXen m = machine(x);
+            m.rename(2, "parent");
+            return m;
+        }, "--backend", "sim", "destroy", "parent");
+        assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(r.err()).contains("domains 1 and 2 are both named 'parent'");
+        assertThat(domids()).containsExactly(0, 1, 2);
+        Run launch = xenfork(ForkCommandsTest::machine, "--backend", "sim", "fork-launch-dm", "3");
+        assertThat(launch.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(launch.err()).contains("not available in this version");
     }
 }

@@ -11,14 +11,21 @@ import java.util.regex.Pattern;
  */
 public interface DomainNames {
 
-    /** Names xl and xenstore paths can both carry: letters, digits, {@code . _ -}; not all digits (that reads as a domid). */
-    Pattern VALID = Pattern.compile("(?!\\d+$)[A-Za-z0-9._-]{1,64}");
+    /**
+     * Names xl and xenstore paths can both carry, and no command line mistakes for
+     * an id or an option: a letter, then letters, digits, {@code . _ -}.
+     */
+    Pattern VALID = Pattern.compile("[A-Za-z][A-Za-z0-9._-]{0,63}");
 
     /** The domain's name, or empty if it has none. */
     Optional<String> name(int domid) throws IOException;
 
-    /** Gives a new domain its name (and whatever else a toolstack writes for it). */
-    void assign(int domid, String name) throws IOException;
+    /**
+     * Gives a new domain its name, and whatever else a toolstack writes for it.
+     *
+     * @param pvh the domain is PVH (libxl's type {@code pvh}), else HVM
+     */
+    void assign(int domid, String name, boolean pvh) throws IOException;
 
     /** Removes what {@link #assign} wrote, after the domain is destroyed. Nothing there is not an error. */
     void remove(int domid) throws IOException;
@@ -31,7 +38,7 @@ public interface DomainNames {
         }
 
         @Override
-        public void assign(int domid, String name) throws IOException {
+        public void assign(int domid, String name, boolean pvh) throws IOException {
             throw new IOException("no xenstore to hold the name '" + name + "'");
         }
 
@@ -43,8 +50,8 @@ public interface DomainNames {
     /** Refuses a name {@link #VALID} does not allow, saying what is allowed. */
     static String check(String name) {
         if (name == null || !VALID.matcher(name).matches()) {
-            throw new IllegalArgumentException("'" + name + "' is not a usable domain name: use 1 to 64 letters, digits, "
-                    + "'.', '_' or '-', not only digits");
+            throw new ForkRequestException("'" + name + "' is not a usable domain name: use a letter, then up to 63 "
+                    + "letters, digits, '.', '_' or '-'");
         }
         return name;
     }

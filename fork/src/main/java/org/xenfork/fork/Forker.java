@@ -50,6 +50,7 @@ public final class Forker {
     private final long flagBlockInterrupts;
     private final long resetState;   // 0 before 4.17: fork_reset takes no flags there
     private final long resetMemory;
+    private long hostCaps = -1;
 
     /**
      * @param names   where fork names go ({@link DomainNames#NONE} for no names)
@@ -80,13 +81,13 @@ public final class Forker {
      * as it exists. Stops at the first failure: that fork is rolled back, the
      * ones before it are kept (and listed in the {@link ForkException}).
      *
-     * @throws IllegalArgumentException the parent cannot be forked (dom0, PV,
-     *         no HAP, dying) or a name is taken; nothing was changed
+     * @throws ForkRequestException the parent cannot be forked (dom0, PV, no
+     *         HAP, dying) or a name is taken; nothing was changed
      * @throws ForkException a step failed; see its message for what was undone
      */
     public List<VmFork> fork(int parent, int count, ForkOptions options, Consumer<VmFork> made) {
         if (count < 1) {
-            throw new IllegalArgumentException("the number of forks must be at least 1, not " + count);
+            throw new ForkRequestException("the number of forks must be at least 1, not " + count);
         }
         DomainInfo p = checkParent(parent);
         List<String> newNames = checkNames(options, count);
@@ -94,11 +95,12 @@ public final class Forker {
         int flags = (int) ((options.allowIommu() ? flagIommu : 0) | (options.blockInterrupts() ? flagBlockInterrupts : 0));
 
         boolean pausedHere = false;
-        if (!p.has(DomainInfo.PAUSED)) {
+        if (!p.has(DomainInfo.PAUSED)) { // the toolstack's pause; a parent of forks is paused by Xen, not shown here
             run(ForkStep.PAUSE_PARENT, List.of(), () -> xen.pauseDomain(parent));
             pausedHere = true;
             notices.accept((xen.dryRun() ? "would pause" : "paused") + " parent " + parent
-                    + ": it was running (it stays paused while its forks exist; unpause it after destroying them)");
+                    + ": it was not paused by the toolstack (it stays paused while its forks exist; "
+                    + "unpause it after destroying them)");
         }
         if (xen.dryRun()) {
             notices.accept("dry run: createdomain is not issued, so Xen picks no id; "
@@ -107,17 +109,20 @@ public final class Forker {
         List<VmFork> forks = new ArrayList<>();
         List<Integer> kept = new ArrayList<>();
         for (int i = 1; i <= count; i++) {
+            VmFork f;
             try {
-                VmFork f = forkOne(parent, config, flags, options.leavePaused(), newNames.get(i - 1), kept);
-                forks.add(f);
-                kept.add(f.domid());
-                made.accept(f);
+                f = forkOne(parent, config, flags, options.leavePaused(), newNames.get(i - 1), pvh(p), kept);
             } catch (ForkException e) {
+                throw pausedHere && forks.isEmpty() ? undoPause(parent, e) : e;
+            } catch (RuntimeException | Error e) { // a bug or an OutOfMemoryError: still give the parent back
                 if (pausedHere && forks.isEmpty()) {
-                    throw undoPause(parent, e);
+                    undoPause(parent, e);
                 }
                 throw e;
             }
+            forks.add(f);
+            kept.add(f.domid());
+            made.accept(f);
         }
         return forks;
     }
@@ -125,7 +130,7 @@ public final class Forker {
     /** An existing fork, to reset or destroy; closing it destroys it unless {@link VmFork#keep()}. */
     public VmFork attach(int fork) {
         if (fork == 0) {
-            throw new IllegalArgumentException("domain 0 is not a fork (it is the control domain)");
+            throw new ForkRequestException("domain 0 is not a fork (it is the control domain)");
         }
         DomainInfo d = info(ForkStep.FIND, fork);
         return new VmFork(this, d.domid(), -1, null);
@@ -138,11 +143,11 @@ public final class Forker {
      */
     public int resetFlags(boolean state, boolean memory) {
         if (!state && !memory) {
-            throw new IllegalArgumentException("a reset needs --state, --memory or both");
+            throw new ForkRequestException("a reset needs --state, --memory or both");
         }
         if (resetState == 0) {
             if (!(state && memory)) {
-                throw new IllegalArgumentException("Xen " + xen.release() + " always resets state and memory together; "
+                throw new ForkRequestException("Xen " + xen.release() + " always resets state and memory together; "
                         + "resetting only " + (state ? "state" : "memory") + " needs Xen 4.17 or later");
             }
             return 0;
@@ -159,8 +164,14 @@ public final class Forker {
         }
     }
 
-    /** Destroys a domain and removes its xenstore name, as {@code xl destroy} does for both. */
+    /**
+     * Destroys a domain and removes what {@link DomainNames#assign} wrote for it
+     * ({@code xl destroy} also tears down devices, which forks made here have none of).
+     */
     public void destroy(int domid) {
+        if (domid == 0) {
+            throw new ForkRequestException("refusing to destroy domain 0 (the control domain)");
+        }
         run(ForkStep.DESTROY, List.of(), () -> xen.destroyDomain(domid));
         if (!xen.dryRun()) {
             run(ForkStep.DESTROY, List.of(), () -> names.remove(domid));
@@ -168,7 +179,7 @@ public final class Forker {
     }
 
     void pause(int domid) {
-        run(ForkStep.UNPAUSE, List.of(), () -> xen.pauseDomain(domid));
+        run(ForkStep.PAUSE, List.of(), () -> xen.pauseDomain(domid));
     }
 
     void unpause(int domid) {
@@ -179,17 +190,17 @@ public final class Forker {
 
     private DomainInfo checkParent(int parent) {
         if (parent == 0) {
-            throw new IllegalArgumentException("domain 0 cannot be forked (it is the control domain)");
+            throw new ForkRequestException("domain 0 cannot be forked (it is the control domain)");
         }
         DomainInfo p = info(ForkStep.CHECK_PARENT, parent);
         if (p.has(DomainInfo.DYING)) {
-            throw new IllegalArgumentException("domain " + parent + " is being destroyed and cannot be forked");
+            throw new ForkRequestException("domain " + parent + " is being destroyed and cannot be forked");
         }
         if (!p.has(DomainInfo.HVM_GUEST)) {
-            throw new IllegalArgumentException("domain " + parent + " is a PV guest; forking needs an HVM or PVH guest");
+            throw new ForkRequestException("domain " + parent + " is a PV guest; forking needs an HVM or PVH guest");
         }
         if (!p.has(DomainInfo.HAP)) {
-            throw new IllegalArgumentException("domain " + parent + " uses shadow paging; forking needs HAP "
+            throw new ForkRequestException("domain " + parent + " uses shadow paging; forking needs HAP "
                     + "(create the guest with hap=1 on a host with EPT)");
         }
         return p;
@@ -208,26 +219,32 @@ public final class Forker {
         List<String> wanted = new ArrayList<>();
         for (int i = 1; i <= count; i++) {
             String n = options.nameOf(i);
-            wanted.add(n == null ? null : DomainNames.check(n));
+            if (n != null && !DomainNames.VALID.matcher(n).matches()) {
+                throw new ForkRequestException("the name '" + n + "' is too long (64 characters at most)");
+            }
+            wanted.add(n);
         }
         if (options.name() == null) {
             return wanted;
         }
         Map<String, Integer> taken = new HashMap<>();
-        run(ForkStep.NAME, List.of(), () -> {
+        run(ForkStep.CHECK_NAMES, List.of(), () -> {
             for (DomainInfo d : xen.domains()) {
                 names.name(d.domid()).ifPresent(n -> taken.put(n, d.domid()));
             }
         });
         for (String n : wanted) {
             if (taken.containsKey(n)) {
-                throw new IllegalArgumentException("the name '" + n + "' is already used by domain " + taken.get(n));
+                throw new ForkRequestException("the name '" + n + "' is already used by domain " + taken.get(n));
             }
         }
         return wanted;
     }
 
-    /** The child as libxl_domain_fork_vm and KF/x create it, with the parent's own flags (ABI.md §7). */
+    /**
+     * The child as libxl_domain_fork_vm and KF/x create it (ABI.md §7): hvm|hap|oos_off,
+     * the parent's max_vcpus, emulation and misc flags and ssidref, libxl's defaults.
+     */
     private DomainConfig childConfig(DomainInfo p) {
         long grantOpts = 0;
         if (xen.abi().struct("xen_domctl_createdomain").field("grant_opts").isPresent()) {
@@ -239,12 +256,21 @@ public final class Forker {
                 p.emulationFlags(), p.miscFlags());
     }
 
+    /** The host's XEN_SYSCTL_PHYSCAP_* bits, asked once per Forker: they do not change while Xen runs. */
     private long physCaps() {
-        try {
-            return xen.physinfo().capabilities();
-        } catch (XenException e) {
-            throw new ForkException(ForkStep.CHECK_PARENT, e, "", List.of());
+        if (hostCaps < 0) {
+            try {
+                hostCaps = xen.physinfo().capabilities();
+            } catch (XenException e) {
+                throw new ForkException(ForkStep.CHECK_HOST, e, "", List.of());
+            }
         }
+        return hostCaps;
+    }
+
+    /** PVH: an HVM container emulating nothing but the local APIC (libxl's type pvh). */
+    private boolean pvh(DomainInfo p) {
+        return (p.emulationFlags() & ~xen.abi().constant("XEN_X86_EMU_LAPIC")) == 0;
     }
 
     private static byte[] uuid() {
@@ -252,36 +278,43 @@ public final class Forker {
         return ByteBuffer.allocate(16).putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits()).array();
     }
 
-    /** createdomain, fork, name, unpause; on failure the new domain is destroyed again. */
-    private VmFork forkOne(int parent, DomainConfig config, int flags, boolean leavePaused, String name,
+    /** createdomain, fork, name, unpause; on any failure the new domain is destroyed again. */
+    private VmFork forkOne(int parent, DomainConfig config, int flags, boolean leavePaused, String name, boolean pvh,
                            List<Integer> kept) {
-        int[] child = {-1};
-        boolean[] named = {false};
+        int child = -1;
+        boolean named = false;
         ForkStep step = ForkStep.CREATE;
         try {
-            child[0] = xen.createDomain(0, config);
+            child = xen.createDomain(0, config);
             step = ForkStep.FORK;
-            xen.fork(parent, child[0], flags);
+            xen.fork(parent, child, flags);
             if (name != null) {
                 step = ForkStep.NAME;
                 if (xen.dryRun()) {
                     notices.accept("would name the fork '" + name + "' in xenstore");
                 } else {
-                    named[0] = true;
-                    names.assign(child[0], name);
+                    named = true;
+                    names.assign(child, name, pvh);
                 }
             }
             if (!leavePaused) {
                 step = ForkStep.UNPAUSE;
-                xen.unpauseDomain(child[0]);
+                xen.unpauseDomain(child);
             }
-            return new VmFork(this, child[0], parent, name);
+            return new VmFork(this, child, parent, name);
         } catch (XenException | IOException e) {
             List<Exception> alsoFailed = new ArrayList<>();
-            String rollback = child[0] < 0 ? "" : destroyHalfMade(child[0], named[0], alsoFailed);
+            String rollback = child < 0 ? "" : destroyHalfMade(child, named, alsoFailed);
             ForkException failure = new ForkException(step, e, rollback, kept);
             alsoFailed.forEach(failure::addSuppressed);
             throw failure;
+        } catch (RuntimeException | Error e) { // not a refusal: a bug, or out of memory; leave nothing behind even so
+            if (child >= 0) {
+                List<Exception> alsoFailed = new ArrayList<>();
+                destroyHalfMade(child, named, alsoFailed);
+                alsoFailed.forEach(e::addSuppressed);
+            }
+            throw e;
         }
     }
 
@@ -306,14 +339,22 @@ public final class Forker {
         return said.toString();
     }
 
+    /** Gives back the pause taken here; says what happened in the rollback, or as a suppressed exception. */
     private ForkException undoPause(int parent, ForkException failure) {
+        String undone = undoPause(parent, (Throwable) failure);
+        boolean forkLeft = failure.rollback().contains("could not destroy");
+        return failure.withRollback(undone + (forkLeft && undone.startsWith("unpaused")
+                ? " (the fork left behind still holds it paused until it is destroyed)" : ""));
+    }
+
+    private String undoPause(int parent, Throwable failure) {
         try {
             xen.unpauseDomain(parent);
-            return failure.withRollback("unpaused parent " + parent + " again");
+            return "unpaused parent " + parent + " again";
         } catch (XenException e) {
             failure.addSuppressed(e);
-            return failure.withRollback("could not unpause parent " + parent + " (" + e.getMessage()
-                    + "); unpause it with: xenfork unpause " + parent);
+            return "could not unpause parent " + parent + " (" + e.getMessage() + "); unpause it with: xenfork unpause "
+                    + parent;
         }
     }
 

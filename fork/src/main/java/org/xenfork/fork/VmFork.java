@@ -1,6 +1,7 @@
 package org.xenfork.fork;
 
 import java.util.Optional;
+import org.xenfork.privcmd.XenException;
 
 /**
  * A fork made or attached by a {@link Forker}. Closing it destroys the domain
@@ -70,8 +71,13 @@ public final class VmFork implements AutoCloseable {
     /** Destroys the fork now ({@code XEN_DOMCTL_destroydomain}, then its xenstore name). */
     public void destroy() {
         if (!destroyed) {
-            destroyed = true;
-            forker.destroy(domid);
+            try {
+                forker.destroy(domid);
+                destroyed = true;
+            } catch (ForkException e) {
+                destroyed = !(e.getCause() instanceof XenException); // the domain is gone, only its name was left
+                throw e;
+            }
         }
     }
 

@@ -12,8 +12,8 @@ import org.xenfork.xenstore.XsPermission;
  * Domain names in xenstore, written as the toolstacks that fork write them
  * (KF/x's forkvm, the rig's dm-fork oracle): {@code /local/domain/N} owned by
  * dom0 and readable by N, its {@code name} and {@code domid}, and
- * {@code /libxl/N/type = hvm} so that {@code xl list}, {@code xl unpause} and
- * {@code xl destroy} treat the fork as an HVM guest. {@link #remove} deletes
+ * {@code /libxl/N/type} ({@code hvm} or {@code pvh}, as the parent) so that
+ * {@code xl unpause} and {@code xl destroy} know the guest's type. {@link #remove} deletes
  * both trees, as {@code xl destroy} does.
  */
 public final class XenstoreDomainNames implements DomainNames {
@@ -30,7 +30,7 @@ public final class XenstoreDomainNames implements DomainNames {
 
     /** One transaction: a name appears with its permissions, or not at all. */
     @Override
-    public void assign(int domid, String name) throws IOException {
+    public void assign(int domid, String name, boolean pvh) throws IOException {
         DomainNames.check(name);
         String home = home(domid);
         client.transaction(tx -> {
@@ -38,7 +38,7 @@ public final class XenstoreDomainNames implements DomainNames {
             tx.setPermissions(home, List.of(XsPermission.none(0), XsPermission.read(domid)));
             tx.write(home + "/name", name);
             tx.write(home + "/domid", Integer.toString(domid));
-            tx.write(libxl(domid) + "/type", "hvm");
+            tx.write(libxl(domid) + "/type", pvh ? "pvh" : "hvm");
             return null;
         });
     }

@@ -37,7 +37,7 @@ class XenstoreDomainNamesTest {
 
     @Test
     void assignWritesWhatXlListAndXlDestroyRead() throws IOException {
-        names.assign(7, "fuzz-2");
+        names.assign(7, "fuzz-2", false);
         assertThat(fake.get("/local/domain/7/name")).isEqualTo("fuzz-2");
         assertThat(fake.get("/local/domain/7/domid")).isEqualTo("7");
         assertThat(fake.get("/libxl/7/type")).isEqualTo("hvm");
@@ -55,18 +55,19 @@ class XenstoreDomainNamesTest {
     @Test
     void aConflictingTransactionIsRetriedAndABadNameNeverSent() throws IOException {
         fake.failNextCommits(2);
-        names.assign(9, "sink");
+        names.assign(9, "sink", true);
         assertThat(fake.get("/local/domain/9/name")).isEqualTo("sink");
+        assertThat(fake.get("/libxl/9/type")).isEqualTo("pvh");
         assertThat(fake.received(FakeXenstored.TRANSACTION_END)).hasSize(3);
 
         int before = fake.received().size();
-        assertThatThrownBy(() -> names.assign(9, "../../tool")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> names.assign(9, "../../tool", false)).isInstanceOf(IllegalArgumentException.class);
         assertThat(fake.received()).hasSize(before);
     }
 
     @Test
     void aRefusalIsAnIOExceptionNamingThePath() {
         fake.actAsDomain(5); // an unprivileged connection may not write under /local/domain/7
-        assertThatThrownBy(() -> names.assign(7, "x")).isInstanceOf(IOException.class).hasMessageContaining("EACCES");
+        assertThatThrownBy(() -> names.assign(7, "x", false)).isInstanceOf(IOException.class).hasMessageContaining("EACCES");
     }
 }

@@ -1,0 +1,91 @@
+package org.xenfork.bench;
+
+import java.util.Arrays;
+import org.xenfork.fork.DomainNames;
+import org.xenfork.fork.ForkOptions;
+import org.xenfork.fork.Forker;
+import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.LinuxSeam;
+import org.xenfork.privcmd.Privcmd;
+
+/**
+ * Forks per second and resets per second on a real Xen, for comparison with the rig's
+ * libxenctrl program ({@code xcbench fork PARENT N} / {@code xcbench reset FORK N}) in the
+ * same boot: same parent, same N, each operation timed alone with {@code System.nanoTime}.
+ * Prints lines in xcbench's format ({@code BENCH name=… n=… median_us=…}).
+ *
+ * <pre>
+ *   java -cp bench/target/benchmarks.jar org.xenfork.bench.RigForkRate PARENT NFORK NRESET [WARMUP]
+ * </pre>
+ *
+ * fork = createdomain + XENMEM_sharing_op_fork (flags IOMMU_ALLOWED|BLOCK_INTERRUPTS, as
+ * xcbench) + destroydomain, with the getdomaininfo of the parent xenfork makes per fork;
+ * reset = XENMEM_sharing_op_fork_reset of state and memory on one paused fork.
+ * WARMUP (default 5) untimed rounds of each come first: a fuzzer's JVM is warm.
+ * Not a test. Needs root in a Xen dom0 with memory sharing.
+ */
+public final class RigForkRate {
+    private RigForkRate() {
+    }
+
+    public static void main(String[] args) {
+        if (args.length < 3) {
+            System.err.println("usage: RigForkRate PARENT NFORK NRESET [WARMUP]");
+            System.exit(2);
+        }
+        int parent = Integer.parseInt(args[0]);
+        int n = Integer.parseInt(args[1]);
+        int nReset = Integer.parseInt(args[2]);
+        int warmup = args.length > 3 ? Integer.parseInt(args[3]) : 5;
+        ForkOptions options = ForkOptions.DEFAULT.paused().blockingInterrupts().allowingIommu();
+        try (Privcmd privcmd = Privcmd.open(LinuxSeam.get());
+             Hypervisor xen = Hypervisor.open(privcmd, null, null, false)) {
+            Forker forker = new Forker(xen, DomainNames.NONE, notice -> System.out.println("BENCHINFO " + notice));
+            System.out.println("BENCHINFO xen=" + xen.detectedRelease() + " parent=" + parent + " forks=" + n
+                    + " resets=" + nReset + " warmup=" + warmup);
+            for (int i = 0; i < warmup; i++) {
+                forker.fork(parent, options).close();
+            }
+            long[] fork = new long[n];
+            long start = System.nanoTime();
+            for (int i = 0; i < n; i++) {
+                long t0 = System.nanoTime();
+                forker.fork(parent, options).close();
+                fork[i] = System.nanoTime() - t0;
+            }
+            report("fork.total", fork, System.nanoTime() - start, "fork.rate");
+
+            try (VmFork f = forker.fork(parent, options)) {
+                for (int i = 0; i < warmup; i++) {
+                    f.reset();
+                }
+                long[] reset = new long[nReset];
+                start = System.nanoTime();
+                for (int i = 0; i < nReset; i++) {
+                    long t0 = System.nanoTime();
+                    f.reset();
+                    reset[i] = System.nanoTime() - t0;
+                }
+                report("reset", reset, System.nanoTime() - start, "reset.rate");
+            }
+        }
+    }
+
+    private static void report(String name, long[] ns, long wallNs, String rateName) {
+        long[] s = ns.clone();
+        Arrays.sort(s);
+        System.out.printf("BENCH name=%s n=%d median_us=%.1f p10_us=%.1f p90_us=%.1f min_us=%.1f max_us=%.1f%n", name,
+                s.length, pct(s, 0.5), pct(s, 0.1), pct(s, 0.9), s[0] / 1e3, s[s.length - 1] / 1e3);
+        System.out.printf("BENCH name=%s n=%d wall_s=%.3f per_s=%.1f%n", rateName, s.length, wallNs / 1e9,
+                s.length / (wallNs / 1e9));
+    }
+
+    /** Percentile interpolated between ranks, in µs (xcbench's way). */
+    private static double pct(long[] sorted, double p) {
+        double rank = p * (sorted.length - 1);
+        int lo = (int) Math.floor(rank);
+        int hi = Math.min(lo + 1, sorted.length - 1);
+        return (sorted[lo] + (rank - lo) * (sorted[hi] - sorted[lo])) / 1e3;
+    }
+}
