@@ -5,13 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.cli.CommandRunner.Run;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimXen;
 
@@ -23,20 +22,14 @@ import org.xenfork.sim.SimXen;
 class DomainCommandsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    record Run(int code, String out, String err) {
-    }
-
-    /** The simulator of the last run, to look at what the commands did to it. */
+    private final CommandRunner runner = new CommandRunner();
     private SimXen sim;
 
+    /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
     private Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out), new PrintWriter(err), r -> {
-            sim = factory.apply(r);
-            return sim;
-        }, args);
-        return new Run(code, out.toString(), err.toString());
+        Run r = runner.xenfork(factory, args);
+        sim = runner.sim;
+        return r;
     }
 
     /** A machine with Domain-0 and two guests: "web" (id 1, running) and "db" (id 2, paused). */

@@ -5,14 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.List;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.cli.CommandRunner.Run;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimCall;
@@ -23,19 +22,14 @@ import org.xenfork.sim.SimXen;
 class ForkCommandsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    record Run(int code, String out, String err) {
-    }
-
+    private final CommandRunner runner = new CommandRunner();
     private SimXen sim;
 
+    /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
     private Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out), new PrintWriter(err), r -> {
-            sim = factory.apply(r);
-            return sim;
-        }, args);
-        return new Run(code, out.toString(), err.toString());
+        Run r = runner.xenfork(factory, args);
+        sim = runner.sim;
+        return r;
     }
 
     /** The machine of the last run, again: commands after the first act on what it left. */
@@ -190,7 +184,6 @@ class ForkCommandsTest {
             full[0] = "--backend";
             full[1] = "sim";
             System.arraycopy(args, 0, full, 2, args.length);
-            sim = null;
             Run r = xenfork(ForkCommandsTest::machine, full);
             assertThat(r.code()).as(String.join(" ", args)).isEqualTo(Main.EXIT_USAGE);
             assertThat(r.err()).contains("not available in this version").contains("Nothing was changed");
@@ -236,7 +229,6 @@ class ForkCommandsTest {
         // no --backend: the real privcmd, which this machine may not have; exit 2 must come first
         for (String[] args : List.of(new String[] {"fork-vm", "0"}, new String[] {"fork-reset", "32752"},
                 new String[] {"destroy", "-1"}, new String[] {"pause", "0x"})) {
-            sim = null;
             Run r = xenfork(ForkCommandsTest::machine, args);
             assertThat(r.code()).as(String.join(" ", args)).isEqualTo(Main.EXIT_USAGE);
         }

@@ -1,0 +1,31 @@
+package org.xenfork.cli;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.function.Function;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.sim.SimXen;
+
+/**
+ * Runs one {@code xenfork} command line in-process, capturing stdout, stderr and
+ * the exit code, and keeps the simulator {@code --backend sim} ran on, so a test
+ * can look at what the command did to it.
+ */
+class CommandRunner {
+    record Run(int code, String out, String err) {
+    }
+
+    /** The simulator of the last run, or null if the command never opened one. */
+    SimXen sim;
+
+    Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
+        sim = null;
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(out), new PrintWriter(err), r -> {
+            sim = factory.apply(r);
+            return sim;
+        }, args);
+        return new Run(code, out.toString(), err.toString());
+    }
+}
