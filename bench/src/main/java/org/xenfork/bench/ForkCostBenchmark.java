@@ -17,6 +17,8 @@ import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.Privcmd;
 import org.xenfork.sim.GuestSpec;
@@ -30,6 +32,9 @@ import org.xenfork.sim.SimulatedSeam;
  *   <li>{@link #forkAndDestroyOnSim}: {@code Forker.fork} of a paused parent (getdomaininfo,
  *       createdomain, the fork memory_op in a multicall) and {@code VmFork.close} (destroydomain),
  *       on the simulator — our encoding and the simulator's model together;</li>
+ *   <li>{@link #rawForkAndDestroyOnSim}: the same three hypercalls through {@code Hypervisor} alone,
+ *       without the workflow (no parent check, no UUID, no rollback bookkeeping): the difference
+ *       to the line above is what {@code Forker} adds;</li>
  *   <li>{@link #resetOnSim}: {@code VmFork.reset()} on the simulator, which copies the parent's
  *       context back into the fork as Xen does (that copy is the simulator's, not ours);</li>
  *   <li>{@link #resetJavaOnly}: the same call, {@code Hypervisor.forkReset}, with the hypercall
@@ -52,6 +57,7 @@ public class ForkCostBenchmark {
     private Forker forker;
     private int parent;
     private VmFork fork;
+    private DomainConfig rawConfig;
     private final ForkOptions paused = ForkOptions.DEFAULT.paused();
 
     private FifoSeam fifo;
@@ -67,6 +73,9 @@ public class ForkCostBenchmark {
         simXen = Hypervisor.open(simPrivcmd, null, null, false);
         forker = new Forker(simXen, DomainNames.NONE, notice -> { });
         fork = forker.fork(parent, paused);
+        DomainInfo p = simXen.domainInfo(parent);
+        rawConfig = new DomainConfig(p.ssidref(), null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP
+                | DomainConfig.CDF_OOS_OFF, 0, p.maxVcpus(), 1023, 32, 1024, 2, 0, 0, p.emulationFlags(), p.miscFlags());
 
         fifo = FifoSeam.create();
         javaPrivcmd = Privcmd.open(fifo.withoutSyscall());
@@ -87,6 +96,14 @@ public class ForkCostBenchmark {
         try (VmFork f = forker.fork(parent, paused)) {
             return f.domid();
         }
+    }
+
+    @Benchmark
+    public int rawForkAndDestroyOnSim() {
+        int child = simXen.createDomain(0, rawConfig);
+        simXen.fork(parent, child, 0);
+        simXen.destroyDomain(child);
+        return child;
     }
 
     @Benchmark

@@ -5,6 +5,8 @@ import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.Privcmd;
@@ -19,8 +21,10 @@ import org.xenfork.privcmd.Privcmd;
  *   java -cp bench/target/benchmarks.jar org.xenfork.bench.RigForkRate PARENT NFORK NRESET [WARMUP]
  * </pre>
  *
- * fork = createdomain + XENMEM_sharing_op_fork (flags IOMMU_ALLOWED|BLOCK_INTERRUPTS, as
- * xcbench) + destroydomain, with the getdomaininfo of the parent xenfork makes per fork;
+ * fork.total = {@code Forker.fork} + {@code VmFork.close}: the parent's getdomaininfo, createdomain,
+ * XENMEM_sharing_op_fork (flags IOMMU_ALLOWED|BLOCK_INTERRUPTS, as xcbench), destroydomain;
+ * raw.* = the three hypercalls xcbench makes, through {@code Hypervisor} directly, each timed
+ * (raw.create, raw.fork, raw.destroy, raw.total), to tell the workflow's cost from the calls';
  * reset = XENMEM_sharing_op_fork_reset of state and memory on one paused fork.
  * WARMUP (default 5) untimed rounds of each come first: a fuzzer's JVM is warm.
  * Not a test. Needs root in a Xen dom0 with memory sharing.
@@ -55,6 +59,7 @@ public final class RigForkRate {
                 fork[i] = System.nanoTime() - t0;
             }
             report("fork.total", fork, System.nanoTime() - start, "fork.rate");
+            raw(xen, parent, n, warmup, options);
 
             try (VmFork f = forker.fork(parent, options)) {
                 for (int i = 0; i < warmup; i++) {
@@ -72,13 +77,52 @@ public final class RigForkRate {
         }
     }
 
-    private static void report(String name, long[] ns, long wallNs, String rateName) {
+    /** createdomain + fork + destroydomain through Hypervisor alone, each call timed, as xcbench does. */
+    private static void raw(Hypervisor xen, int parent, int n, int warmup, ForkOptions options) {
+        DomainInfo p = xen.domainInfo(parent);
+        DomainConfig config = new DomainConfig(p.ssidref(), null,
+                DomainConfig.CDF_HVM | DomainConfig.CDF_HAP | DomainConfig.CDF_OOS_OFF, 0, p.maxVcpus(), 1023, 32, 1024,
+                xen.release().atLeast(4, 16) ? 2 : 0, 0, 0, p.emulationFlags(), p.miscFlags());
+        int flags = (int) (xen.abi().constant("XENMEM_FORK_WITH_IOMMU_ALLOWED") | xen.abi().constant("XENMEM_FORK_BLOCK_INTERRUPTS"));
+        long[] create = new long[n];
+        long[] fork = new long[n];
+        long[] destroy = new long[n];
+        long[] total = new long[n];
+        for (int i = -warmup; i < n; i++) {
+            long t0 = System.nanoTime();
+            int child = xen.createDomain(0, config);
+            long t1 = System.nanoTime();
+            try {
+                xen.fork(parent, child, flags);
+            } finally {
+                long t2 = System.nanoTime();
+                xen.destroyDomain(child);
+                long t3 = System.nanoTime();
+                if (i >= 0) {
+                    create[i] = t1 - t0;
+                    fork[i] = t2 - t1;
+                    destroy[i] = t3 - t2;
+                    total[i] = t3 - t0;
+                }
+            }
+        }
+        report("raw.create", create);
+        report("raw.fork", fork);
+        report("raw.destroy", destroy);
+        report("raw.total", total);
+    }
+
+    private static void report(String name, long[] ns) {
         long[] s = ns.clone();
         Arrays.sort(s);
         System.out.printf("BENCH name=%s n=%d median_us=%.1f p10_us=%.1f p90_us=%.1f min_us=%.1f max_us=%.1f%n", name,
                 s.length, pct(s, 0.5), pct(s, 0.1), pct(s, 0.9), s[0] / 1e3, s[s.length - 1] / 1e3);
-        System.out.printf("BENCH name=%s n=%d wall_s=%.3f per_s=%.1f%n", rateName, s.length, wallNs / 1e9,
-                s.length / (wallNs / 1e9));
+    }
+
+    private static void report(String name, long[] ns, long wallNs, String rateName) {
+        report(name, ns);
+        System.out.printf("BENCH name=%s n=%d wall_s=%.3f per_s=%.1f%n", rateName, ns.length, wallNs / 1e9,
+                ns.length / (wallNs / 1e9));
     }
 
     /** Percentile interpolated between ranks, in µs (xcbench's way). */
