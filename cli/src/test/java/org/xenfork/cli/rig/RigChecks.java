@@ -1,0 +1,395 @@
+package org.xenfork.cli.rig;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.xenfork.abi.Abi;
+import org.xenfork.abi.StructLayout;
+import org.xenfork.cli.Main;
+import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.LinuxSeam;
+import org.xenfork.privcmd.Privcmd;
+
+/**
+ * The real-Xen tier: runs inside the rig's dom0 (test-fixtures/rig), one JVM for
+ * every check, because a JVM start costs seconds under the rig's emulation.
+ * xenfork's commands run in-process ({@link Main#run}); the judges are Xen's own
+ * tools there: {@code xl}, {@code xenstore-*}, and libxenctrl through the rig's
+ * {@code xctest}. Prints {@code ok:} / {@code FAIL:} lines; the exit code is the
+ * number of failures (capped at 100).
+ *
+ * <pre>
+ *   java -cp cli/target/xenfork.jar:cli/target/test-classes org.xenfork.cli.rig.RigChecks stock|memshr GUEST
+ * </pre>
+ *
+ * GUEST is a paused {@code xen-rig guest tiny} (it counts "tiny tick N" on port 0xE9,
+ * read back with {@code xl dmesg}). {@code stock}: Debian's hypervisor, where forking
+ * must fail with ENOSYS; {@code memshr}: the rig's memory-sharing build, where forks run.
+ */
+public final class RigChecks {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern TICK = Pattern.compile("\\(d(\\d+)\\) tiny tick ([0-9a-f]{8})");
+
+    private final List<String> failures = new ArrayList<>();
+    private int passed;
+
+    record Run(int code, String out, String err) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 2 || !List.of("stock", "memshr").contains(args[0])) {
+            System.err.println("usage: RigChecks stock|memshr GUEST");
+            System.exit(2);
+        }
+        RigChecks c = new RigChecks();
+        c.runAll(args[0].equals("memshr"), args[1]);
+        System.out.println("rig checks (" + args[0] + "): " + c.passed + " passed, " + c.failures.size() + " failed");
+        c.failures.forEach(f -> System.out.println("  failed: " + f));
+        System.exit(Math.min(c.failures.size(), 100));
+    }
+
+    private void runAll(boolean memshr, String guest) throws Exception {
+        int g = Integer.parseInt(sh("xl", "domid", guest).strip());
+        List<Integer> before = xlDomids();
+        check("the guest " + guest + " (" + g + ") starts paused", xlState(g).contains("p"));
+        step("info", this::info);
+        step("list", this::list);
+        step("pause/unpause", () -> pauseUnpause(guest, g));
+        step("createdomain/destroy", this::createAndDestroy);
+        step("hvm context", () -> hvmContext(g));
+        if (memshr) {
+            step("fork", () -> forks(guest, g));
+        } else {
+            step("fork on stock Xen", () -> forkRefused(g));
+        }
+        check("no domain the checks made is left (xl list: " + xlDomids() + ", before: " + before + ")",
+                xlDomids().equals(before));
+        check("the guest is paused again, as it was", xlState(g).contains("p"));
+    }
+
+    // ---- the checks ----
+
+    /** {@code info} against {@code xl info}: the keys both have. */
+    private void info() throws Exception {
+        JsonNode ours = json(xenfork("info", "--json"));
+        Map<String, String> xl = xlInfo();
+        for (String key : List.of("xen_major", "xen_minor", "xen_extra", "xen_caps", "virt_caps", "nr_cpus", "total_memory",
+                "cc_compiler", "cc_compile_by", "cc_compile_domain", "cc_compile_date")) {
+            // stripped: xl info's "key : value" text cannot show xen_caps' trailing space, which XENVER has
+            String a = ours.path(key).asText("").strip();
+            boolean mayBeEmpty = key.startsWith("cc_compile_"); // the rig's own Xen build leaves compile_by empty
+            check("info " + key + " = xl info's (" + a + ")", a.equals(xl.get(key)) && (mayBeEmpty || !a.isEmpty()));
+        }
+        check("info release = xl info's xen_version (" + ours.path("release").asText() + ")",
+                ours.path("release").asText().equals(xl.get("xen_major") + "." + xl.get("xen_minor") + xl.get("xen_extra")));
+    }
+
+    /** {@code list --json} against {@code xl list}: ids, names, memory, vCPUs, the paused flag. */
+    private void list() throws Exception {
+        JsonNode ours = json(xenfork("list", "--json"));
+        Map<Integer, String[]> xl = xlList();
+        check("list shows the domains xl list shows " + xl.keySet(), ours.size() == xl.size());
+        for (JsonNode d : ours) {
+            int id = d.path("domid").asInt();
+            String[] row = xl.get(id);
+            if (row == null) {
+                check("xl list shows domain " + id, false);
+                continue;
+            }
+            check("domain " + id + ": name " + d.path("name").asText() + " = xl's " + row[0], d.path("name").asText().equals(row[0]));
+            check("domain " + id + ": memory " + d.path("memory_kb").asLong() / 1024 + " MiB = xl's " + row[2],
+                    d.path("memory_kb").asLong() / 1024 == Long.parseLong(row[2]));
+            check("domain " + id + ": vCPUs " + d.path("vcpus").asInt() + " = xl's " + row[3],
+                    d.path("vcpus").asInt() == Integer.parseInt(row[3]));
+            check("domain " + id + ": paused flag as xl's state " + row[4],
+                    d.path("state").asText().contains("p") == row[4].contains("p"));
+        }
+    }
+
+    /** {@code pause}/{@code unpause} by name, seen by {@code xl list}; the guest runs for a moment only. */
+    private void pauseUnpause(String guest, int g) throws Exception {
+        Run u = run("unpause", guest);
+        boolean running = !xlState(g).contains("p");
+        Run p = run("pause", guest);
+        check("unpause " + guest + ": exit 0, xl list shows it unpaused", u.code == 0 && running);
+        check("pause " + guest + ": exit 0, xl list shows it paused", p.code == 0 && xlState(g).contains("p"));
+    }
+
+    /** XEN_DOMCTL_createdomain with this release's layout, seen by xl list, then {@code destroy}. */
+    private void createAndDestroy() throws Exception {
+        int id;
+        String release;
+        try (Privcmd privcmd = Privcmd.open(LinuxSeam.get());
+             Hypervisor xen = Hypervisor.open(privcmd, null, null, false)) {
+            Abi abi = xen.abi();
+            release = abi.release().toString();
+            long emu = abi.constant("XEN_X86_EMU_LAPIC"); // a PVH-like empty domain
+            id = xen.createDomain(0, new DomainConfig(0, null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP, 0, 1, 1023, 32,
+                    1024, abi.struct("xen_domctl_createdomain").field("grant_opts").isPresent() ? 1 : 0, 0, 0, emu, 0));
+        }
+        check("createdomain (Xen " + release + " layout) made domain " + id + ", xl list shows it", xlList().containsKey(id));
+        Run d = run("destroy", Integer.toString(id));
+        check("destroy " + id + ": exit 0 and gone from xl list", d.code == 0 && waitGone(id));
+    }
+
+    /**
+     * gethvmcontext against libxenctrl's xc_domain_hvm_getcontext (xctest getctx),
+     * sethvmcontext of those bytes, and gethvmcontext_partial of the CPU record.
+     * The CPU record's {@code tsc} is read at save time (hvm_save_cpu_ctxt), so it is
+     * the one field two saves of a paused guest may differ in; it is compared apart.
+     */
+    private void hvmContext(int g) throws Exception {
+        Path file = Files.createTempFile("rig-ctx", ".bin");
+        try (Privcmd privcmd = Privcmd.open(LinuxSeam.get());
+             Hypervisor xen = Hypervisor.open(privcmd, null, null, false)) {
+            byte[] ours = xen.hvmContext(g);
+            sh("xctest", "getctx", Integer.toString(g), file.toString());
+            byte[] theirs = Files.readAllBytes(file);
+            StructLayout cpu = xen.abi().struct("hvm_hw_cpu");
+            int tscOffset = cpu.field("tsc").orElseThrow().offset();
+            List<int[]> cpuBodies = records(ours, 2);
+            List<Integer> differ = differences(ours, theirs);
+            List<Integer> outsideTsc = differ.stream()
+                    .filter(i -> cpuBodies.stream().noneMatch(r -> i >= r[0] + tscOffset && i < r[0] + tscOffset + 8)).toList();
+            check("gethvmcontext: " + ours.length + " bytes, as libxenctrl's " + theirs.length
+                    + "; equal but for the CPU records' tsc (" + differ.size() + " bytes differ there)",
+                    ours.length == theirs.length && outsideTsc.isEmpty());
+            xen.setHvmContext(g, theirs);
+            check("sethvmcontext of libxenctrl's bytes accepted", true);
+            byte[] partial = xen.hvmContextPartial(g, 2, 0);
+            int[] rec = cpuBodies.get(0);
+            byte[] full = Arrays.copyOfRange(ours, rec[0], rec[0] + rec[1]);
+            List<Integer> pd = differences(partial, full).stream()
+                    .filter(i -> i < tscOffset || i >= tscOffset + 8).toList();
+            check("gethvmcontext_partial(CPU, 0): " + partial.length + " bytes = the CPU record of the whole context but tsc",
+                    partial.length == rec[1] && pd.isEmpty());
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    private void forkRefused(int g) throws Exception {
+        List<Integer> before = xlDomids();
+        Run r = run("fork-vm", Integer.toString(g));
+        check("fork-vm exits 1 on a hypervisor without memory sharing (" + r.err.strip() + ")", r.code == 1
+                && r.err.contains("ENOSYS") && r.err.contains("memory sharing is not built into this hypervisor"));
+        check("the half-made fork was destroyed again", xlDomids().equals(before) && r.err.contains("destroyed the half-made fork"));
+    }
+
+    /** Forks of the tiny guest: they continue its count, fork_reset rewinds, a fork of a fork works, names, cleanup. */
+    private void forks(String guest, int g) throws Exception {
+        String last = lastTick(g);
+        Run f = run("fork-vm", "-p", "--name", "rigfork", guest);
+        int fork = Integer.parseInt(f.out.strip().isEmpty() ? "-1" : f.out.strip());
+        check("fork-vm -p --name rigfork: exit 0, prints domid " + fork + " (" + f.err.strip() + ")", f.code == 0 && fork > 0);
+        if (fork <= 0) {
+            return;
+        }
+        check("xl list shows the fork as rigfork, paused", "rigfork".equals(xlList().get(fork)[0]) && xlState(fork).contains("p"));
+        String first = runFor(fork, 2).get(0);
+        long d = Long.parseLong(first, 16) - Long.parseLong(last, 16);
+        check("the fork continues the parent's count (" + last + " -> " + first + ")", d == 1 || d == 2);
+        int seen = ticks(fork).size();
+        Run reset = run("fork-reset", "rigfork");
+        List<String> after = runFor(fork, 2);
+        String again = after.size() > seen ? after.get(seen) : "none";
+        check("fork-reset: exit 0, the fork restarts at " + first + " (got " + again + ")", reset.code == 0 && again.equals(first));
+
+        Run many = run("fork-vm", "-p", "--count", "2", "--json", "--block-interrupts", guest);
+        JsonNode arr = many.code == 0 ? json(many) : JSON.createArrayNode();
+        check("fork-vm --count 2 --json: two forks with domid, name, parent", arr.size() == 2
+                && arr.get(0).path("parent").asInt() == g);
+        String flast = lastTick(fork);
+        Run sub = run("fork-vm", "-p", Integer.toString(fork));
+        int grand = sub.code == 0 ? Integer.parseInt(sub.out.strip()) : -1;
+        String gfirst = grand > 0 ? runFor(grand, 2).get(0) : "none";
+        long gd = grand > 0 ? Long.parseLong(gfirst, 16) - Long.parseLong(flast, 16) : -1;
+        check("a fork of the fork continues its count (" + flast + " -> " + gfirst + ")", gd == 1 || gd == 2);
+
+        List<Integer> made = new ArrayList<>(List.of(fork));
+        arr.forEach(n -> made.add(n.path("domid").asInt()));
+        if (grand > 0) {
+            made.add(0, grand);
+        }
+        for (int m : made) {
+            Run x = run("destroy", Integer.toString(m));
+            check("destroy " + m + ": exit 0", x.code == 0);
+        }
+        for (int m : made) {
+            check("fork " + m + " gone from xl list and xenstore", waitGone(m)
+                    && sh("sh", "-c", "xenstore-exists /local/domain/" + m + " || xenstore-exists /libxl/" + m + " || echo gone")
+                    .contains("gone"));
+        }
+    }
+
+    // ---- xenfork in-process, and the judges ----
+
+    private Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(out), new PrintWriter(err), args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private String xenfork(String... args) {
+        Run r = run(args);
+        if (r.code != 0) {
+            throw new IllegalStateException("xenfork " + String.join(" ", args) + " exited " + r.code + ": " + r.err);
+        }
+        return r.out;
+    }
+
+    private static JsonNode json(String s) throws IOException {
+        return JSON.readTree(s);
+    }
+
+    private static JsonNode json(Run r) throws IOException {
+        return JSON.readTree(r.out);
+    }
+
+    /** Runs a command (no shell unless asked for), bounded; its stdout. */
+    private static String sh(String... cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException(String.join(" ", cmd) + " did not finish in 60 s");
+        }
+        return new String(out, StandardCharsets.UTF_8);
+    }
+
+    private static Map<String, String> xlInfo() throws Exception {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String line : sh("xl", "info").split("\n")) {
+            int colon = line.indexOf(':');
+            if (colon > 0) {
+                m.put(line.substring(0, colon).strip(), line.substring(colon + 1).strip());
+            }
+        }
+        return m;
+    }
+
+    /** xl list rows by domid: name, id, Mem, VCPUs, State. */
+    private static Map<Integer, String[]> xlList() throws Exception {
+        Map<Integer, String[]> m = new TreeMap<>();
+        for (String line : sh("xl", "list").split("\n")) {
+            String[] f = line.strip().split("\\s+");
+            if (f.length >= 5 && f[1].matches("\\d+")) {
+                m.put(Integer.parseInt(f[1]), f);
+            }
+        }
+        return m;
+    }
+
+    private static List<Integer> xlDomids() throws Exception {
+        return new ArrayList<>(xlList().keySet());
+    }
+
+    private static String xlState(int domid) throws Exception {
+        String[] row = xlList().get(domid);
+        return row == null ? "(gone)" : row[4];
+    }
+
+    private static boolean waitGone(int domid) throws Exception {
+        for (int i = 0; i < 40; i++) {
+            if (!xlList().containsKey(domid)) {
+                return true;
+            }
+            Thread.sleep(250);
+        }
+        return false;
+    }
+
+    /** The tiny guest's counter values printed by {@code domid}, oldest first (Xen's console ring). */
+    private static List<String> ticks(int domid) throws Exception {
+        List<String> out = new ArrayList<>();
+        Matcher m = TICK.matcher(sh("xl", "dmesg"));
+        while (m.find()) {
+            if (Integer.parseInt(m.group(1)) == domid) {
+                out.add(m.group(2));
+            }
+        }
+        return out;
+    }
+
+    private static String lastTick(int domid) throws Exception {
+        List<String> t = ticks(domid);
+        return t.isEmpty() ? "00000000" : t.get(t.size() - 1);
+    }
+
+    /** Lets a paused domain run for a few seconds (xl, as a user would), pauses it, returns its ticks. */
+    private static List<String> runFor(int domid, int seconds) throws Exception {
+        sh("xl", "unpause", Integer.toString(domid));
+        Thread.sleep(seconds * 1000L);
+        sh("xl", "pause", Integer.toString(domid));
+        List<String> t = ticks(domid);
+        return t.isEmpty() ? List.of("none") : t;
+    }
+
+    /** Offsets and lengths of the bodies of every record of {@code type} in an HVM save stream. */
+    private static List<int[]> records(byte[] ctx, int type) {
+        List<int[]> out = new ArrayList<>();
+        int off = 0;
+        while (off + 8 <= ctx.length) {
+            int t = (ctx[off] & 0xff) | (ctx[off + 1] & 0xff) << 8;
+            int len = (ctx[off + 4] & 0xff) | (ctx[off + 5] & 0xff) << 8 | (ctx[off + 6] & 0xff) << 16 | (ctx[off + 7] & 0xff) << 24;
+            if (t == type) {
+                out.add(new int[] {off + 8, len});
+            }
+            if (t == 0 || len < 0) { // HVM_SAVE_CODE(END)
+                break;
+            }
+            off += 8 + len;
+        }
+        return out;
+    }
+
+    private static List<Integer> differences(byte[] a, byte[] b) {
+        List<Integer> d = new ArrayList<>();
+        for (int i = 0; i < Math.min(a.length, b.length); i++) {
+            if (a[i] != b[i]) {
+                d.add(i);
+            }
+        }
+        return d;
+    }
+
+    @FunctionalInterface
+    private interface Step {
+        void run() throws Exception;
+    }
+
+    /** A step that throws counts as one failure and the next step still runs. */
+    private void step(String name, Step body) {
+        try {
+            body.run();
+        } catch (Exception e) {
+            check(name + " ran to the end (" + e + ")", false);
+        }
+    }
+
+    private void check(String what, boolean ok) {
+        System.out.println((ok ? "ok: " : "FAIL: ") + what);
+        System.out.flush();
+        if (ok) {
+            passed++;
+        } else {
+            failures.add(what);
+        }
+    }
+}
