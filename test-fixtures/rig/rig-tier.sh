@@ -14,7 +14,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 R=$ROOT/test-fixtures/rig/xen-rig
 export XEN_RIG_DIR=${XEN_RIG_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xen-rig}
-export XEN_RIG_TIMEOUT=${XEN_RIG_TIMEOUT:-600}
+export XEN_RIG_TIMEOUT=${XEN_RIG_TIMEOUT:-480}
 CP=$ROOT/cli/target/xenfork.jar:$ROOT/cli/target/test-classes
 # -Xint: no JIT. Under the rig's multi-threaded TCG, JIT-compiled code has crashed the JVM (relocInfo_x86.cpp
 # ShouldNotReachHere while patching a call); the interpreter is slower and has not. Crash files go to /tmp.
@@ -37,10 +37,23 @@ logs() {
 
 t0=$(date +%s)
 setup_args=(); [[ " ${flavors[*]} " == *" memshr "* ]] && setup_args=(--memshr)
-"$R" setup "${setup_args[@]}" || { say "setup failed: the rig could not install or build what it needs (above)"; exit 1; }
+timeout 1200 "$R" setup "${setup_args[@]}" \
+    || { say "setup failed or took over 20 min: the rig could not install or build what it needs (above)"; exit 1; }
 say "setup done in $(( $(date +%s) - t0 )) s"
 
 failed=0
+# The rig's own bad conditions: each must fail fast, say why, and leave no QEMU behind.
+qemus() { pgrep -f -- "path=$XEN_RIG_DIR/share,mount_tag=xenrigshare" | wc -l; }
+bad() { # name, expected message (grep -E), env assignments for xen-rig up
+    local name=$1 want=$2 out rc; shift 2
+    out=$(env "$@" "$R" up 2>&1); rc=$?
+    if [ $rc -ne 0 ] && grep -Eq "$want" <<<"$out" && [ "$(qemus)" -eq 0 ]; then say "ok: $name fails fast, says so, no QEMU left"
+    else say "FAIL: $name: exit $rc, QEMU processes left: $(qemus), output:"; echo "$out" | tail -5; failed=1; fi
+    "$R" down >/dev/null 2>&1
+}
+bad "QEMU that cannot start (64 TiB of RAM)" "QEMU exited before dom0 became ready" XEN_RIG_MEM=67108864
+bad "dom0 not up within its bound (2 s)" "not READY after 2s; stopping QEMU" XEN_RIG_BOOT_TIMEOUT=2
+
 for flavor in "${flavors[@]}"; do
     up_args=(); [ "$flavor" = memshr ] && up_args=(--memshr)
     for attempt in 1 2; do
