@@ -19,6 +19,7 @@ import org.xenfork.privcmd.Privcmd;
  * close it to release them.
  */
 abstract class Backend implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Backend.class.getName());
 
     /** The {@code --backend} values. */
     enum Kind { privcmd, sim }
@@ -29,6 +30,8 @@ abstract class Backend implements AutoCloseable {
     /** The backend the global options name, opened, with the trace or dry run they ask for. */
     static Backend open(XenforkCommand root, PrintWriter err) {
         Backend b = root.backend == Kind.sim ? SimBackend.create(root) : new PrivcmdBackend(err);
+        LOG.log(System.Logger.Level.DEBUG, "backend {0}{1}{2}", root.backend, root.trace ? ", tracing" : "",
+                root.dryRun ? ", dry run" : "");
         XenRelease forced = root.xen == null ? null : XenRelease.parse(root.xen);
         boolean show = root.trace || root.dryRun;
         return b.connect(forced, show ? new HypercallTrace(err) : null, root.dryRun);

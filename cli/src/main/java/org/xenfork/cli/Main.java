@@ -38,7 +38,7 @@ public final class Main {
     static int run(PrintWriter out, PrintWriter err, Function<XenRelease, SimXen> simulator, String... args) {
         XenforkCommand top = new XenforkCommand();
         top.simulator = simulator;
-        CommandLine cl = new CommandLine(top);
+        CommandLine cl = XenforkCommand.commandLine(top, args);
         cl.setOut(out);
         cl.setErr(err);
         cl.setUsageHelpWidth(100);
@@ -59,6 +59,10 @@ public final class Main {
             commandLine.getErr().println("xenfork: internal error (a bug in xenfork; please report it with this output): " + ex);
             ex.printStackTrace(commandLine.getErr());
             return EXIT_REFUSED;
+        });
+        cl.setExecutionStrategy(parsed -> {
+            Logging.configure(top.verbose.length); // before any logger exists: the commands run after this
+            return new CommandLine.RunLast().execute(parsed);
         });
         int code = cl.execute(args);
         out.flush();

@@ -1,8 +1,15 @@
 package org.xenfork.cli;
 
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.sim.SimXen;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -10,14 +17,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
-/** {@code xenfork}: the top command, holding the global options every subcommand inherits. */
+/**
+ * {@code xenfork}: the top command, holding the global options every subcommand inherits.
+ * The class subcommands are registered by {@link #commandLine}, only the one a command line
+ * names: picocli builds a command's model by reflection when it is registered, and building
+ * all of them was most of xenfork's start-up (docs/PERFORMANCE.md, "Start-up").
+ */
 @Command(name = "xenfork",
         mixinStandardHelpOptions = true,
         scope = ScopeType.INHERIT, // every subcommand gets --help and --version too
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
-        subcommands = {AbiCommand.class, InfoCommand.class, ListCommand.class, ForkVmCommand.class,
-            ForkResetCommand.class, ForkLaunchDmCommand.class, DemoCommand.class},
         footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing."})
 public final class XenforkCommand implements Runnable {
 
@@ -40,10 +50,49 @@ public final class XenforkCommand implements Runnable {
             description = "Decode each hypercall to stderr: name, every field, result or errno.")
     boolean trace;
 
+    @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT,
+            description = "Say what xenfork does (-v), and how (-vv), on stderr. Quiet by default; --trace is separate.")
+    boolean[] verbose = new boolean[0];
+
     @Option(names = "--dry-run", scope = ScopeType.INHERIT,
             description = "Print the hypercalls a mutating command would issue, and issue none of them "
                     + "(queries it needs, such as XENVER_version, still run).")
     boolean dryRun;
+
+    /** The class subcommands by name, in the order help lists them. */
+    static final Map<String, Supplier<Object>> SUBCOMMANDS = subcommands();
+
+    private static Map<String, Supplier<Object>> subcommands() {
+        Map<String, Supplier<Object>> m = new LinkedHashMap<>();
+        m.put("abi", AbiCommand::new);
+        m.put("info", InfoCommand::new);
+        m.put("list", ListCommand::new);
+        m.put("fork-vm", ForkVmCommand::new);
+        m.put("fork-reset", ForkResetCommand::new);
+        m.put("fork-launch-dm", ForkLaunchDmCommand::new);
+        m.put("demo", DemoCommand::new);
+        return m;
+    }
+
+    /**
+     * The command line for {@code args}: the top command with the one class
+     * subcommand the arguments name; none for {@code --version} alone or for the
+     * method subcommands (pause, unpause, destroy); all of them otherwise (help,
+     * no command, an unknown name: picocli then lists them or suggests one).
+     */
+    static CommandLine commandLine(XenforkCommand top, String... args) {
+        CommandLine cl = new CommandLine(top);
+        List<String> words = Arrays.asList(args);
+        Optional<String> named = words.stream().filter(SUBCOMMANDS::containsKey).findFirst();
+        boolean none = words.stream().anyMatch(cl.getSubcommands()::containsKey)
+                || !words.isEmpty() && words.stream().allMatch(a -> a.equals("--version") || a.equals("-V"));
+        for (Map.Entry<String, Supplier<Object>> e : SUBCOMMANDS.entrySet()) {
+            if (named.map(e.getKey()::equals).orElse(!none)) {
+                cl.addSubcommand(e.getKey(), e.getValue().get());
+            }
+        }
+        return cl;
+    }
 
     /** What {@code --backend sim} runs on: a fresh {@link SimXen} of the release (tests pass one with guests). */
     Function<XenRelease, SimXen> simulator = SimXen::create;

@@ -38,6 +38,7 @@ import org.xenfork.privcmd.XenException;
  * Not thread-safe, like the {@link Hypervisor} it drives.
  */
 public final class Forker {
+    private static final System.Logger LOG = System.getLogger(Forker.class.getName());
     /** libxl's defaults, which the posted libxl_domain_fork_vm requires of a parent (ABI.md §7). */
     static final int MAX_EVTCHN_PORT = 1023;
     static final int MAX_GRANT_FRAMES = 32;
@@ -286,8 +287,12 @@ public final class Forker {
         ForkStep step = ForkStep.CREATE;
         try {
             child = xen.createDomain(0, config);
+            LOG.log(System.Logger.Level.INFO, "created domain {0} like parent {1} (max_vcpus {2}, emulation_flags 0x{3})",
+                    child, parent, config.maxVcpus(), Long.toHexString(config.emulationFlags()));
             step = ForkStep.FORK;
             xen.fork(parent, child, flags);
+            LOG.log(System.Logger.Level.INFO, "domain {0} is now a fork of {1} (flags 0x{2})", child, parent,
+                    Integer.toHexString(flags));
             if (name != null) {
                 step = ForkStep.NAME;
                 if (xen.dryRun()) {
@@ -319,6 +324,7 @@ public final class Forker {
     }
 
     private String destroyHalfMade(int child, boolean named, List<Exception> alsoFailed) {
+        LOG.log(System.Logger.Level.INFO, "rolling back: destroying the half-made fork {0}", child);
         StringBuilder said = new StringBuilder();
         try {
             xen.destroyDomain(child);

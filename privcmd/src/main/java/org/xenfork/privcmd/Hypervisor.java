@@ -24,6 +24,7 @@ import org.xenfork.abi.XenRelease;
  * Not thread-safe: one caller at a time (the struct images are reused).
  */
 public final class Hypervisor implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Hypervisor.class.getName());
     private static final Abi ANY = Abi.forRelease(XenRelease.SUPPORTED.get(0)); // hypercall numbers never changed
     private static final int XEN_VERSION = (int) ANY.constant("__HYPERVISOR_xen_version");
     private static final int XENVER_VERSION = (int) ANY.constant("XENVER_version");
@@ -124,6 +125,8 @@ public final class Hypervisor implements AutoCloseable {
             throw new XenEnvironmentException("this hypervisor is Xen " + detected + ", which xenfork does not support "
                     + "(supported: " + XenRelease.supportedList() + "); --xen X.Y forces another release's ABI");
         }
+        LOG.log(System.Logger.Level.DEBUG, "XENVER_version says Xen {0}; using the {1} ABI{2}", detected, use,
+                release != null ? " (--xen)" : "");
         try {
             return new Hypervisor(privcmd, Abi.forRelease(use), word, observer, dryRun);
         } catch (NativeException e) {

@@ -1,0 +1,29 @@
+package org.xenfork.cli;
+
+import java.io.PrintWriter;
+import java.io.Writer;
+
+/**
+ * The training run for xenfork's class-data-sharing archive: the commands a
+ * user starts most, in one JVM, so that the archive dumped at its exit
+ * ({@code -XX:ArchiveClassesAtExit}) holds the classes each of them loads.
+ * Everything runs on the simulator; output is discarded. Used by
+ * {@code dist/build-dist.sh} and by the tarball's launcher.
+ */
+public final class CdsTraining {
+    private CdsTraining() {
+    }
+
+    public static void main(String[] args) {
+        PrintWriter nowhere = new PrintWriter(Writer.nullWriter());
+        String[][] commands = {
+            {"--version"}, {"--help"}, {"abi", "versions"}, {"abi", "layout", "--xen", "4.17", "xen_domctl_createdomain"},
+            {"abi", "decode", "--xen", "4.17", "xen_mem_sharing_op", "09000300000000000500000000000000"},
+            {"--backend", "sim", "info", "--json"}, {"--backend", "sim", "list"}, {"--backend", "sim", "list", "--json"},
+            {"--backend", "sim", "--dry-run", "fork-vm", "0x7fef"}, {"--backend", "sim", "pause", "0x7fef"}, {"demo"},
+        };
+        for (String[] c : commands) {
+            Main.run(nowhere, nowhere, c);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+package org.xenfork.cli;
+
+/**
+ * The command line's logging: the libraries log through {@code System.Logger},
+ * which slf4j-jdk-platform-logging hands to SLF4J, which slf4j-simple prints on
+ * stderr. Quiet by default (warnings only); {@code -v} shows what xenfork does
+ * (info), {@code -vv} how (debug). {@code --trace} is separate: hypercalls only.
+ */
+final class Logging {
+    private Logging() {
+    }
+
+    /** Sets the level before the first logger exists (slf4j-simple reads it once). */
+    static void configure(int verbosity) {
+        String level = verbosity <= 0 ? "warn" : verbosity == 1 ? "info" : "debug";
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        System.setProperty("org.slf4j.simpleLogger.showThreadName", "false");
+        System.setProperty("org.slf4j.simpleLogger.showShortLogName", "true");
+        System.setProperty("org.slf4j.simpleLogger.showLogName", "false");
+        System.setProperty("org.slf4j.simpleLogger.levelInBrackets", "true");
+    }
+}

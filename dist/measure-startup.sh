@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Cold start of the unpacked tarball, whole process (docs/PERFORMANCE.md, "Start-up"): for each command, RUNS
+# runs (default 21) in each of three set-ups, printing the median and the 10th/90th percentile in ms:
+#   no CDS     XENFORK_JAVA_OPTS=-Xshare:off
+#   JDK CDS    the runtime's own archive only (XENFORK_NO_CDS_DUMP=1 and no lib/xenfork.jsa)
+#   full CDS   the runtime's archive + lib/xenfork.jsa (the launcher's default)
+# Timing: date +%s%N around each run (the fork/exec of the shell is in it, as a user's shell would have it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-21}
+tgz=$(ls dist/target/xenfork-*-linux-x86_64.tar.gz | head -1)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tar -C "$tmp" -xzf "$tgz"; root=$(ls -d "$tmp"/xenfork-*/); root=${root%/}
+"$root/bin/xenfork" --version >/dev/null            # first run here: re-dumps lib/xenfork.jsa for this place
+cp -a "$root" "$tmp/nojsa"; rm -f "$tmp/nojsa/lib/xenfork.jsa" "$tmp/nojsa/lib/xenfork.jsa.root"
+run_ms() { # env, launcher, args... -> ms of one run
+    local envs=$1 bin=$2 t0 t1; shift 2
+    t0=$(date +%s%N); env $envs "$bin" "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000 ))
+}
+summary() { # label, args, microsecond values...
+    local label=$1 args=$2; shift 2
+    printf '%s\n' "$@" | sort -n | awk -v l="$label" -v a="$args" '{v[NR]=$1} END {
+        printf "%-10s %-22s median %6.1f ms   p10 %6.1f   p90 %6.1f   (n=%d)\n", l, a, v[int((NR+1)/2)]/1000, v[int(NR*0.1)+1]/1000, v[int(NR*0.9)]/1000, NR }'
+}
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); load $(cut -d' ' -f1-3 /proc/loadavg)"
+for args in "--version" "abi versions" "--backend sim list"; do
+    a=(); b=(); c=()
+    for ((i = 0; i < RUNS; i++)); do   # interleaved, so drift in the machine's speed hits all three alike
+        # shellcheck disable=SC2086
+        a+=("$(run_ms "XENFORK_JAVA_OPTS=-Xshare:off" "$root/bin/xenfork" $args)")
+        # shellcheck disable=SC2086
+        b+=("$(run_ms "XENFORK_NO_CDS_DUMP=1" "$tmp/nojsa/bin/xenfork" $args)")
+        # shellcheck disable=SC2086
+        c+=("$(run_ms "X=1" "$root/bin/xenfork" $args)")
+    done
+    summary "no CDS" "$args" "${a[@]}"; summary "JDK CDS" "$args" "${b[@]}"; summary "full CDS" "$args" "${c[@]}"
+done
+hello=$(mktemp -d); printf 'public class Hello { public static void main(String[] a) { System.out.println("hi"); } }\n' > "$hello/Hello.java"
+if command -v javac >/dev/null; then
+    javac -d "$hello" "$hello/Hello.java"
+    h=(); for ((i = 0; i < RUNS; i++)); do h+=("$(run_ms "X=1" "$root/runtime/bin/java" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$hello" Hello)"); done
+    summary "floor" "java Hello (same JVM)" "${h[@]}"
+fi
+rm -rf "$hello"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Checks the tarball as a user gets it (issue 7): unpacked in a fresh folder, run with JAVA_HOME unset and PATH
+# limited to /usr/bin:/bin behind a `java` that fails (so the system's Java cannot be what runs it); the CDS
+# archive re-made for the new place; bash completion loads without errors and completes subcommand names;
+# every man page renders without warnings; the size budget. Prints "ok"/"FAIL" lines, exits 1 on any FAIL.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tgz=$(ls dist/target/xenfork-*-linux-x86_64.tar.gz 2>/dev/null | head -1)
+[ -n "$tgz" ] || { echo "test-dist: no tarball; run mvn package first" >&2; exit 3; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0; passed=0
+check() { # name, expected exit code, pattern (grep -E) on stdout+stderr, command...
+    local name=$1 code=$2 pattern=$3 out rc; shift 3
+    out=$("$@" 2>&1); rc=$?
+    if [[ $rc -ne $code ]] || ! grep -Eq -- "$pattern" <<<"$out"; then
+        echo "FAIL $name: expected exit $code and /$pattern/, got exit $rc:"; echo "$out" | head -10; fail=$((fail + 1))
+    else echo "ok   $name"; passed=$((passed + 1)); fi
+}
+tar -C "$tmp" -xzf "$tgz"
+root=$(ls -d "$tmp"/xenfork-*/)
+root=${root%/}
+mkdir -p "$tmp/fakebin" && printf '#!/bin/sh\necho "the system java ran" >&2; exit 99\n' > "$tmp/fakebin/java" && chmod +x "$tmp/fakebin/java"
+bare() { env -i HOME="$tmp" PATH="$tmp/fakebin:/usr/bin:/bin" "$@"; }
+
+size=$(stat -c %s "$tgz")
+check size                0 'within'              sh -c "[ $size -le $((60 * 1024 * 1024)) ] && echo within"
+check version             0 '^xenfork [0-9]'      bare "$root/bin/xenfork" --version
+check cds-remade-here     0 "^$root\$"            cat "$root/lib/xenfork.jsa.root"
+check cds-used            0 'picocli\.CommandLine source: shared objects file' \
+                                                  bare env XENFORK_JAVA_OPTS="-Xshare:on -Xlog:class+load=info" "$root/bin/xenfork" --version
+check abi-versions        0 '^4\.17 +0x15 +0x15'  bare "$root/bin/xenfork" abi versions
+check sim-list            0 '"name":"Domain-0"'   bare "$root/bin/xenfork" --backend sim list --json
+check demo                0 'Nothing is left'     bare "$root/bin/xenfork" demo
+check verbose             0 '\[INFO\] Forker'     bare "$root/bin/xenfork" -v demo
+check no-privcmd          3 'not a Xen dom0|privcmd' bare "$root/bin/xenfork" list
+check via-symlink         0 '^xenfork [0-9]'      bare sh -c "ln -s '$root/bin/xenfork' '$tmp/xf' && '$tmp/xf' --version"
+chmod a-w "$root/lib"; rm -f "$root/lib/xenfork.jsa.root" 2>/dev/null
+check read-only-lib       0 '^4\.17'              bare "$root/bin/xenfork" abi versions
+chmod u+w "$root/lib"
+
+comp=$root/share/bash-completion/completions/xenfork
+check completion-loads    0 '^loaded$'            bash -c "source '$comp' 2>&1 | grep . && exit 1; echo loaded"
+check completion-commands 0 'fork-vm.*fork-reset|fork-reset.*fork-vm' bash -c "source '$comp'
+    COMP_WORDS=(xenfork fork); COMP_CWORD=1; COMP_LINE='xenfork fork'; COMP_POINT=\${#COMP_LINE}
+    _complete_xenfork xenfork fork xenfork; echo \${COMPREPLY[*]}"
+check completion-abi      0 'layout'              bash -c "source '$comp'
+    COMP_WORDS=(xenfork abi la); COMP_CWORD=2; COMP_LINE='xenfork abi la'; COMP_POINT=\${#COMP_LINE}
+    _complete_xenfork xenfork la abi; echo \${COMPREPLY[*]}"
+pages=$(ls "$root"/share/man/man1/xenfork*.1 | wc -l)
+check man-pages           0 'pages'               sh -c "[ $pages -ge 15 ] && echo '$pages pages'"
+warn=$(for p in "$root"/share/man/man1/*.1; do groff -man -Tutf8 -ww -z "$p" 2>&1; done)
+check man-clean           0 'clean'               sh -c "[ -z \"$warn\" ] && echo clean || { echo \"$warn\"; exit 1; }"
+check man-fork-vm         0 'block-interrupts'    sh -c "groff -man -Tascii -P-cbou '$root/share/man/man1/xenfork-fork-vm.1' 2>/dev/null"
+echo "test-dist: $passed passed, $fail failed"
+[ $fail -eq 0 ]
