@@ -65,6 +65,14 @@ public final class Abi {
         this.hvmSaveTypes = List.copyOf(hvm);
     }
 
+    /**
+     * An ABI for what no release has changed: hypercall numbers, {@code privcmd_hypercall},
+     * {@code multicall_entry}, {@code XENVER_*}. For code that runs before the release is known.
+     */
+    public static Abi anyRelease() {
+        return forRelease(XenRelease.SUPPORTED.get(0));
+    }
+
     /** The ABI of a supported release (parsed once, then shared; it is immutable). */
     public static Abi forRelease(XenRelease release) {
         if (!XenRelease.SUPPORTED.contains(release)) {

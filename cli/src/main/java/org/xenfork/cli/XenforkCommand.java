@@ -28,7 +28,8 @@ import picocli.CommandLine.Spec;
         scope = ScopeType.INHERIT, // every subcommand gets --help and --version too
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
-        footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing."})
+        footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing.",
+            "Examples:", "  xenfork demo", "  F=$(xenfork fork-vm -p --block-interrupts 5) && xenfork fork-reset $F"})
 public final class XenforkCommand implements Runnable {
 
     @Spec

@@ -7,17 +7,19 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.sim.SimXen;
 
 /**
- * Runs one {@code xenfork} command line in-process, capturing stdout, stderr and
- * the exit code, and keeps the simulator {@code --backend sim} ran on, so a test
- * can look at what the command did to it.
+ * What command-line tests extend: runs one {@code xenfork} command line
+ * in-process, capturing stdout, stderr and the exit code, and keeps the
+ * simulator {@code --backend sim} ran on in {@link #sim}, so a test can look at
+ * what the command did to it.
  */
-class CommandRunner {
+abstract class CommandRunner {
     record Run(int code, String out, String err) {
     }
 
     /** The simulator of the last run, or null if the command never opened one. */
     SimXen sim;
 
+    /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
     Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
         sim = null;
         StringWriter out = new StringWriter();

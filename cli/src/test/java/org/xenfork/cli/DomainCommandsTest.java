@@ -19,18 +19,8 @@ import org.xenfork.sim.SimXen;
  * end to end on {@code --backend sim}: the real privcmd code, its bytes read by
  * the simulator.
  */
-class DomainCommandsTest {
+class DomainCommandsTest extends CommandRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    private final CommandRunner runner = new CommandRunner();
-    private SimXen sim;
-
-    /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
-    private Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
-        Run r = runner.xenfork(factory, args);
-        sim = runner.sim;
-        return r;
-    }
 
     /** A machine with Domain-0 and two guests: "web" (id 1, running) and "db" (id 2, paused). */
     private static SimXen twoGuests(XenRelease release) {
@@ -140,11 +130,18 @@ class DomainCommandsTest {
     }
 
     @Test
-    void everyCommandHasHelpWithAnExample() {
-        for (String cmd : new String[] {"info", "list", "pause", "unpause", "destroy", "fork-vm", "fork-reset", "fork-launch-dm", "demo"}) {
-            Run r = xenfork(SimXen::create, cmd, "--help");
-            assertThat(r.code()).as(cmd).isZero();
-            assertThat(r.out()).as(cmd).contains("Usage: xenfork " + cmd).contains("Example");
+    void everyCommandHasHelpWithAPurposeOptionsAndAnExample() {
+        var all = ShellFiles.commands(XenforkCommand.commandLine(new XenforkCommand()));
+        assertThat(all).hasSizeGreaterThanOrEqualTo(15);
+        for (picocli.CommandLine c : all) {
+            String qualified = c.getCommandSpec().qualifiedName(" ");
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of(qualified.split(" ")));
+            args.remove(0); // "xenfork"
+            args.add("--help");
+            Run r = xenfork(SimXen::create, args.toArray(String[]::new));
+            assertThat(r.code()).as(qualified).isZero();
+            assertThat(c.getCommandSpec().usageMessage().description()).as(qualified + ": a one-line purpose").isNotEmpty();
+            assertThat(r.out()).as(qualified).contains("Usage: " + qualified).contains("--help").contains("Example");
         }
     }
 }

@@ -19,18 +19,8 @@ import org.xenfork.sim.SimDomain;
 import org.xenfork.sim.SimXen;
 
 /** {@code fork-vm}, {@code fork-reset}, {@code fork-launch-dm} and {@code demo} end to end on {@code --backend sim}. */
-class ForkCommandsTest {
+class ForkCommandsTest extends CommandRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    private final CommandRunner runner = new CommandRunner();
-    private SimXen sim;
-
-    /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
-    private Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
-        Run r = runner.xenfork(factory, args);
-        sim = runner.sim;
-        return r;
-    }
 
     /** The machine of the last run, again: commands after the first act on what it left. */
     private Run again(String... args) {

@@ -25,7 +25,7 @@ import org.xenfork.abi.XenRelease;
  */
 public final class Hypervisor implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Hypervisor.class.getName());
-    private static final Abi ANY = Abi.forRelease(XenRelease.SUPPORTED.get(0)); // hypercall numbers never changed
+    private static final Abi ANY = Abi.anyRelease(); // XENVER_version is asked before the release is known
     private static final int XEN_VERSION = (int) ANY.constant("__HYPERVISOR_xen_version");
     private static final int XENVER_VERSION = (int) ANY.constant("XENVER_version");
     private static final int LIST_BATCH = 64;

@@ -4,7 +4,6 @@ import java.util.Arrays;
 import org.xenfork.abi.Abi;
 import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
-import org.xenfork.abi.XenRelease;
 
 /**
  * An open {@code /dev/xen/privcmd}: raw hypercalls and the hypercall-safe
@@ -19,7 +18,7 @@ import org.xenfork.abi.XenRelease;
  */
 public final class Privcmd implements AutoCloseable {
     /** privcmd_hypercall is the same in every release; any release's layout serves. */
-    private static final StructLayout HYPERCALL = Abi.forRelease(XenRelease.SUPPORTED.get(0)).struct("privcmd_hypercall");
+    private static final StructLayout HYPERCALL = Abi.anyRelease().struct("privcmd_hypercall");
     private static final Leaf OP = HYPERCALL.leaf("op");
     private static final Leaf[] ARGS = {HYPERCALL.leaf("arg[0]"), HYPERCALL.leaf("arg[1]"),
         HYPERCALL.leaf("arg[2]"), HYPERCALL.leaf("arg[3]"), HYPERCALL.leaf("arg[4]")};
