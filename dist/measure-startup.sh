@@ -12,7 +12,7 @@ tgz=$(ls dist/target/xenfork-*-linux-x86_64.tar.gz | head -1)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 tar -C "$tmp" -xzf "$tgz"; root=$(ls -d "$tmp"/xenfork-*/); root=${root%/}
 "$root/bin/xenfork" --version >/dev/null            # first run here: re-dumps lib/xenfork.jsa for this place
-cp -a "$root" "$tmp/nojsa"; rm -f "$tmp/nojsa/lib/xenfork.jsa" "$tmp/nojsa/lib/xenfork.jsa.root"
+cp -a "$root" "$tmp/nojsa"; rm -f "$tmp/nojsa/lib/xenfork.jsa" "$tmp/nojsa/lib/xenfork.jsa.stamp"
 run_ms() { # env, launcher, args... -> ms of one run
     local envs=$1 bin=$2 t0 t1; shift 2
     t0=$(date +%s%N); env $envs "$bin" "$@" >/dev/null 2>&1; t1=$(date +%s%N)

@@ -16,27 +16,38 @@ check() { # name, expected exit code, pattern (grep -E) on stdout+stderr, comman
         echo "FAIL $name: expected exit $code and /$pattern/, got exit $rc:"; echo "$out" | head -10; fail=$((fail + 1))
     else echo "ok   $name"; passed=$((passed + 1)); fi
 }
-tar -C "$tmp" -xzf "$tgz"
-root=$(ls -d "$tmp"/xenfork-*/)
+# A blank in the path on purpose: the launcher must quote everything.
+mkdir -p "$tmp/with space"
+tar -C "$tmp/with space" -xzf "$tgz"
+root=$(ls -d "$tmp/with space"/xenfork-*/)
 root=${root%/}
+fresh=$tmp/fresh; mkdir -p "$fresh"; tar -C "$fresh" -xzf "$tgz"; fresh=$(ls -d "$fresh"/xenfork-*/); fresh=${fresh%/}
 mkdir -p "$tmp/fakebin" && printf '#!/bin/sh\necho "the system java ran" >&2; exit 99\n' > "$tmp/fakebin/java" && chmod +x "$tmp/fakebin/java"
 bare() { env -i HOME="$tmp" PATH="$tmp/fakebin:/usr/bin:/bin" "$@"; }
 
 size=$(stat -c %s "$tgz")
 check size                0 'within'              sh -c "[ $size -le $((60 * 1024 * 1024)) ] && echo within"
+check no-archive-shipped  0 '^0$'                 sh -c "tar -tzf '$tgz' | grep -c 'xenfork\.jsa' || true"
 check version             0 '^xenfork [0-9]'      bare "$root/bin/xenfork" --version
-check cds-remade-here     0 "^$root\$"            cat "$root/lib/xenfork.jsa.root"
-check cds-used            0 'picocli\.CommandLine source: shared objects file' \
-                                                  bare env XENFORK_JAVA_OPTS="-Xshare:on -Xlog:class+load=info" "$root/bin/xenfork" --version
 check abi-versions        0 '^4\.17 +0x15 +0x15'  bare "$root/bin/xenfork" abi versions
 check sim-list            0 '"name":"Domain-0"'   bare "$root/bin/xenfork" --backend sim list --json
 check demo                0 'Nothing is left'     bare "$root/bin/xenfork" demo
 check verbose             0 '\[INFO\] Forker'     bare "$root/bin/xenfork" -v demo
 check no-privcmd          3 'not a Xen dom0|privcmd' bare "$root/bin/xenfork" list
 check via-symlink         0 '^xenfork [0-9]'      bare sh -c "ln -s '$root/bin/xenfork' '$tmp/xf' && '$tmp/xf' --version"
-chmod a-w "$root/lib"; rm -f "$root/lib/xenfork.jsa.root" 2>/dev/null
-check read-only-lib       0 '^4\.17'              bare "$root/bin/xenfork" abi versions
-chmod u+w "$root/lib"
+# Read-only for real (root ignores file modes): a read-only bind mount of a fresh install's lib/, in a private
+# mount namespace. It must run on the JDK's archive and write nothing.
+check read-only-lib       0 '4\.17 .*nothing written$' unshare --mount sh -c "mount --bind '$fresh/lib' '$fresh/lib' \
+    && mount -o remount,bind,ro '$fresh/lib' && env -i PATH=/usr/bin:/bin '$fresh/bin/xenfork' abi versions | tr '\n' ' ' \
+    && [ -z \"\$(ls -A '$fresh/lib' | grep -v '^xenfork\.\(jar\|classlist\)\$')\" ] && echo 'nothing written'"
+# Two first runs at once: both work, one archive results, no temporary file is left.
+check concurrent-first    0 '^ok$'                sh -c "'$fresh/bin/xenfork' --version >/dev/null & '$fresh/bin/xenfork' --version >/dev/null; wait \$!
+    ls -A '$fresh/lib' | grep -q '^\.xenfork' && exit 1; [ -f '$fresh/lib/xenfork.jsa' ] && echo ok"
+# The archive made by those first runs, used (in a path without blanks: in one with a blank, JDK 17 archives
+# the JDK's classes but not xenfork's, which the launcher survives, as the checks above show).
+check cds-made-here       0 "^$fresh [0-9]+:[0-9]+\$" cat "$fresh/lib/xenfork.jsa.stamp"
+check cds-used            0 'picocli\.CommandLine source: shared objects file' \
+                                                  bare env XENFORK_JAVA_OPTS="-Xshare:on -Xlog:class+load=info" "$fresh/bin/xenfork" --version
 
 comp=$root/share/bash-completion/completions/xenfork
 check completion-loads    0 '^loaded$'            bash -c "source '$comp' 2>&1 | grep . && exit 1; echo loaded"

@@ -1,27 +1,39 @@
 #!/bin/sh
 # xenfork, from the Java runtime shipped beside it (no Java needed on the machine).
-# Start-up: lib/xenfork.jsa is a CDS archive of the classes common commands load (JDK's and xenfork's). It
-# records the jar's absolute path, so it serves only where it was dumped (lib/xenfork.jsa.root). Unpacked
-# elsewhere, the first run re-dumps it here from lib/xenfork.classlist, once (about 2 s; needs lib/ writable;
-# XENFORK_NO_CDS_DUMP=1 skips that); until then the runtime's own archive of JDK classes serves.
-# XENFORK_JAVA_OPTS adds JVM options.
-self=$(readlink -f "$0")
-root=$(cd "$(dirname "$self")/.." && pwd)
+# Start-up: a CDS archive of the classes common commands load (JDK's and xenfork's) is made from
+# lib/xenfork.classlist the first time xenfork runs in a place (about 2 s, once; needs lib/ writable;
+# XENFORK_NO_CDS_DUMP=1 skips it), because an archive records the jar's absolute path and serves only there.
+# lib/xenfork.jsa.stamp says for which path, jar size and mtime it was made. Without a usable archive the
+# runtime's own archive of JDK classes serves (also where the path has a blank: JDK 17 then archives no
+# application classes). XENFORK_JAVA_OPTS adds JVM options (split at blanks).
+self=$(readlink -f -- "$0") || { echo "xenfork: cannot resolve $0" >&2; exit 3; }
+root=$(cd -- "$(dirname -- "$self")/.." && pwd -P) || { echo "xenfork: cannot find its folder from $self" >&2; exit 3; }
 java=$root/runtime/bin/java
 jar=$root/lib/xenfork.jar
 jsa=$root/lib/xenfork.jsa
-opts="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
-if [ -f "$jsa" ] && [ "$(cat "$root/lib/xenfork.jsa.root" 2>/dev/null)" = "$root" ]; then
-    opts="$opts -XX:SharedArchiveFile=$jsa"
-elif [ -w "$root/lib" ] && [ -z "${XENFORK_NO_CDS_DUMP:-}" ]; then
-    tmp=$root/lib/.xenfork.jsa.$$
-    if "$java" -XX:+UseSerialGC -Xshare:dump -XX:SharedClassListFile="$root/lib/xenfork.classlist" \
-            -XX:SharedArchiveFile="$tmp" -cp "$jar" >/dev/null 2>&1 && [ -f "$tmp" ] && mv -f "$tmp" "$jsa"; then
-        echo "$root" > "$root/lib/xenfork.jsa.root"
-        opts="$opts -XX:SharedArchiveFile=$jsa"
-    else
-        rm -f "$tmp"
+stamp_file=$root/lib/xenfork.jsa.stamp
+[ -x "$java" ] && [ -f "$jar" ] || { echo "xenfork: $root is not a complete xenfork install (runtime/bin/java, lib/xenfork.jar)" >&2; exit 3; }
+want=$(printf '%s %s' "$root" "$(stat -c '%s:%Y' -- "$jar")")
+share=
+if [ -f "$jsa" ] && [ "$(cat -- "$stamp_file" 2>/dev/null)" = "$want" ]; then
+    share=-XX:SharedArchiveFile=$jsa
+elif [ -w "$root/lib" ] && [ -z "${XENFORK_NO_CDS_DUMP:-}" ] && [ ! -e "$root/lib/xenfork.jsa.failed" ]; then
+    tmp=$(mktemp -- "$root/lib/.xenfork.jsa.XXXXXX") || tmp=
+    if [ -n "$tmp" ]; then
+        trap 'rm -f -- "$tmp"' EXIT INT TERM
+        if "$java" -XX:+UseSerialGC -Xshare:dump -XX:SharedClassListFile="$root/lib/xenfork.classlist" \
+                -XX:SharedArchiveFile="$tmp" -cp "$jar" >/dev/null 2>&1 && [ -s "$tmp" ] && mv -f -- "$tmp" "$jsa"; then
+            printf '%s\n' "$want" > "$stamp_file"
+            share=-XX:SharedArchiveFile=$jsa
+        else
+            : > "$root/lib/xenfork.jsa.failed"   # say it once, not on every run: remove this file to try again
+            echo "xenfork: could not make the start-up archive in $root/lib (runs on without it)" >&2
+        fi
+        rm -f -- "$tmp"
+        trap - EXIT INT TERM
     fi
 fi
-# shellcheck disable=SC2086 # opts are words on purpose
-exec "$java" $opts ${XENFORK_JAVA_OPTS:-} -cp "$jar" org.xenfork.cli.Main "$@"
+set -f   # XENFORK_JAVA_OPTS is split at blanks, never globbed
+# shellcheck disable=SC2086
+exec "$java" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto ${share:+"$share"} ${XENFORK_JAVA_OPTS:-} \
+    -cp "$jar" org.xenfork.cli.Main "$@"

@@ -25,7 +25,13 @@ flavors=("$@"); [ ${#flavors[@]} -gt 0 ] || flavors=(stock memshr)
 say() { echo "rig-tier: $*"; }
 [ -f "$ROOT/cli/target/xenfork.jar" ] && [ -f "$ROOT/cli/target/test-classes/org/xenfork/cli/rig/RigChecks.class" ] \
     || { say "build first: mvn -B -DskipTests package test-compile (cli/target/xenfork.jar and test-classes are missing)"; exit 3; }
-trap '"$R" down >/dev/null 2>&1' EXIT
+# If this script is killed outright (SIGKILL from a CI timeout), its trap cannot run, and QEMU, started with
+# setsid, would live on: a watchdog in its own session powers the rig down once this script's PID is gone.
+# On a normal exit the trap powers it down and stops the watchdog.
+setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 5; done; "$2" down >/dev/null 2>&1' watchdog $$ "$R" \
+    </dev/null >/dev/null 2>&1 &
+watchdog=$!
+trap '"$R" down >/dev/null 2>&1; kill $watchdog 2>/dev/null' EXIT
 
 logs() {
     say "--- tail of the serial log ($XEN_RIG_DIR/logs/serial.log)"; tail -40 "$XEN_RIG_DIR/logs/serial.log" 2>/dev/null
@@ -42,6 +48,7 @@ timeout 1200 "$R" setup "${setup_args[@]}" \
 say "setup done in $(( $(date +%s) - t0 )) s"
 
 failed=0
+"$R" down >/dev/null 2>&1   # a rig left up by an earlier run that was killed
 # The rig's own bad conditions: each must fail fast, say why, and leave no QEMU behind.
 qemus() { pgrep -f -- "path=$XEN_RIG_DIR/share,mount_tag=xenrigshare" | wc -l; }
 bad() { # name, expected message (grep -E), env assignments for xen-rig up

@@ -5,10 +5,10 @@ import java.io.Writer;
 
 /**
  * The training run for xenfork's class-data-sharing archive: the commands a
- * user starts most, in one JVM, so that the archive dumped at its exit
- * ({@code -XX:ArchiveClassesAtExit}) holds the classes each of them loads.
- * Everything runs on the simulator; output is discarded. Used by
- * {@code dist/build-dist.sh} and by the tarball's launcher.
+ * user starts most, in one JVM. {@code dist/build-dist.sh} records the classes
+ * they load ({@code -XX:DumpLoadedClassList}) into {@code lib/xenfork.classlist};
+ * the tarball's launcher makes a static archive of them where it is unpacked.
+ * Everything runs on the simulator; output is discarded.
  */
 public final class CdsTraining {
     private CdsTraining() {

@@ -10,7 +10,10 @@ final class Logging {
     private Logging() {
     }
 
-    /** Sets the level before the first logger exists (slf4j-simple reads it once). */
+    /**
+     * Sets the level before the first logger exists. slf4j-simple reads it once per
+     * JVM, so in-process runs after the first (tests, RigChecks) keep that level.
+     */
     static void configure(int verbosity) {
         String level = verbosity <= 0 ? "warn" : verbosity == 1 ? "info" : "debug";
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);

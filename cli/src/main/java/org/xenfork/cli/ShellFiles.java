@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.AutoComplete;
@@ -65,8 +64,9 @@ public final class ShellFiles {
         CommandSpec spec = c.getCommandSpec();
         String name = spec.qualifiedName(" ");
         StringBuilder r = new StringBuilder();
-        r.append(".TH \"").append(roff(spec.qualifiedName("-").toUpperCase())).append("\" 1 \"").append(LocalDate.now())
-                .append("\" \"").append(roff(version)).append("\" \"xenfork manual\"\n");
+        // No date: the page is the same for the same version, whenever it is built.
+        r.append(".TH \"").append(roff(spec.qualifiedName("-").toUpperCase())).append("\" 1 \"\" \"")
+                .append(roff(version)).append("\" \"xenfork manual\"\n");
         r.append(".SH NAME\n").append(roff(spec.qualifiedName("-"))).append(" \\- ")
                 .append(roff(first(spec.usageMessage().description()))).append('\n');
         r.append(".SH SYNOPSIS\n.nf\n").append(roff(c.getHelp().synopsis(0).strip())).append("\n.fi\n");

@@ -193,6 +193,19 @@ public final class RigChecks {
 
     /** Forks of the tiny guest: they continue its count, fork_reset rewinds, a fork of a fork works, names, cleanup. */
     private void forks(String guest, int g) throws Exception {
+        List<Integer> before = xlDomids();
+        try {
+            forkChecks(guest, g);
+        } finally { // whatever failed above, no fork outlives the checks
+            for (int d : xlDomids()) {
+                if (!before.contains(d)) {
+                    run("destroy", Integer.toString(d));
+                }
+            }
+        }
+    }
+
+    private void forkChecks(String guest, int g) throws Exception {
         String last = lastTick(g);
         Run f = run("fork-vm", "-p", "--name", "rigfork", guest);
         int fork = Integer.parseInt(f.out.strip().isEmpty() ? "-1" : f.out.strip());
@@ -262,15 +275,30 @@ public final class RigChecks {
         return JSON.readTree(r.out);
     }
 
-    /** Runs a command (no shell unless asked for), bounded; its stdout. */
+    /**
+     * Runs a command (no shell unless asked for) with its output in a file, so
+     * the 60 s bound holds whatever the command does; its stdout. A non-zero exit
+     * is an IOException with the command's stderr, except for {@code sh -c} scripts,
+     * which print their answer ({@code xenstore-exists} answers by exit status).
+     */
     private static String sh(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
-        byte[] out = p.getInputStream().readAllBytes();
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new IOException(String.join(" ", cmd) + " did not finish in 60 s");
+        Path out = Files.createTempFile("rig-out", ".txt");
+        Path err = Files.createTempFile("rig-err", ".txt");
+        try {
+            Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + " did not finish in 60 s");
+            }
+            if (p.exitValue() != 0 && !cmd[0].equals("sh")) {
+                throw new IOException(String.join(" ", cmd) + " exited " + p.exitValue() + ": "
+                        + Files.readString(err).strip());
+            }
+            return Files.readString(out);
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
         }
-        return new String(out, StandardCharsets.UTF_8);
     }
 
     private static Map<String, String> xlInfo() throws Exception {
