@@ -69,6 +69,7 @@ public final class RigChecks {
         check("the guest " + guest + " (" + g + ") starts paused", xlState(g).contains("p"));
         step("info", this::info);
         step("list", this::list);
+        step("list -l", this::listLong);
         step("pause/unpause", () -> pauseUnpause(guest, g));
         step("createdomain/destroy", this::createAndDestroy);
         step("hvm context", () -> hvmContext(g));
@@ -118,6 +119,38 @@ public final class RigChecks {
                     d.path("vcpus").asInt() == Integer.parseInt(row[3]));
             check("domain " + id + ": paused flag as xl's state " + row[4],
                     d.path("state").asText().contains("p") == row[4].contains("p"));
+        }
+    }
+
+    /**
+     * {@code list --json} against {@code xl list -l}'s JSON: the same domids and names,
+     * vCPUs where xl gives {@code max_vcpus} (not for Domain-0), memory within 1 MiB of
+     * xl's {@code target_memkb} (a running dom0 balloons by a page or so).
+     */
+    private void listLong() throws Exception {
+        JsonNode ours = json(xenfork("list", "--json"));
+        JsonNode xl = json(sh("xl", "list", "-l"));
+        Map<Integer, JsonNode> byId = new TreeMap<>();
+        xl.forEach(d -> byId.put(d.path("domid").asInt(), d));
+        check("list --json and xl list -l show the same domains " + byId.keySet(), ours.size() == byId.size());
+        for (JsonNode d : ours) {
+            int id = d.path("domid").asInt();
+            JsonNode x = byId.get(id);
+            if (x == null) {
+                check("xl list -l shows domain " + id, false);
+                continue;
+            }
+            JsonNode cinfo = x.path("config").path("c_info");
+            JsonNode binfo = x.path("config").path("b_info");
+            check("domain " + id + ": name = xl list -l's " + cinfo.path("name").asText(),
+                    d.path("name").asText().equals(cinfo.path("name").asText()));
+            if (binfo.has("max_vcpus")) {
+                check("domain " + id + ": vCPUs = xl list -l's max_vcpus " + binfo.path("max_vcpus").asInt(),
+                        d.path("vcpus").asInt() == binfo.path("max_vcpus").asInt());
+            }
+            long target = binfo.path("target_memkb").asLong(-1);
+            check("domain " + id + ": memory " + d.path("memory_kb").asLong() + " kB within 1 MiB of xl list -l's target_memkb "
+                    + target, target >= 0 && Math.abs(d.path("memory_kb").asLong() - target) <= 1024);
         }
     }
 
