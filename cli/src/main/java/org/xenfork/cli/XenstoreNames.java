@@ -18,14 +18,25 @@ import org.xenfork.xenstore.XenstoreClient;
  * taken cannot pass as free.
  */
 final class XenstoreNames implements DomainNames, AutoCloseable {
+    /** How to reach xenstored: {@link XenstoreClient#connect()}, or a test's fake. */
+    interface Connector {
+        XenstoreClient connect() throws IOException;
+    }
+
     private final PrintWriter err;
+    private final Connector connector;
     private XenstoreClient client;
     private XenstoreDomainNames names;
     private boolean off; // unreachable or failed once: said, and not tried again
     private boolean strict;
 
     XenstoreNames(PrintWriter err) {
+        this(err, XenstoreClient::connect);
+    }
+
+    XenstoreNames(PrintWriter err, Connector connector) {
         this.err = err;
+        this.connector = connector;
     }
 
     /** Connects now, or fails with exit code 3 saying why; from now on failures are not hidden. */
@@ -33,7 +44,7 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
         strict = true;
         if (client == null) {
             try {
-                client = XenstoreClient.connect();
+                client = connector.connect();
                 names = new XenstoreDomainNames(client);
             } catch (IOException e) {
                 throw new XenEnvironmentException("naming forks needs xenstored, which is not reachable ("
@@ -45,7 +56,7 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
     private XenstoreDomainNames names() {
         if (names == null && !off) {
             try {
-                client = XenstoreClient.connect();
+                client = connector.connect();
                 names = new XenstoreDomainNames(client);
             } catch (IOException e) {
                 giveUp("xenstore is not reachable (" + e.getMessage() + ")");
