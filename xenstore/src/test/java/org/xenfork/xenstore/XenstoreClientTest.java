@@ -940,6 +940,11 @@ class XenstoreClientTest {
 
         @Test
         void closeIsIdempotentAndStopsThreadsAndTheServerSeesTheDisconnect() throws Exception {
+            // connect() returns once the kernel accepted; the fake's accept thread registers it a moment later
+            long registered = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (System.nanoTime() < registered && fake.connectionCount() == 0) {
+                Thread.sleep(5);
+            }
             assertThat(fake.connectionCount()).isEqualTo(1);
             xs.close();
             xs.close();
