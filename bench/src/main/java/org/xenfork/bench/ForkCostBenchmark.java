@@ -18,7 +18,6 @@ import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.VmFork;
 import org.xenfork.privcmd.DomainConfig;
-import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.Privcmd;
 import org.xenfork.sim.GuestSpec;
@@ -73,9 +72,7 @@ public class ForkCostBenchmark {
         simXen = Hypervisor.open(simPrivcmd, null, null, false);
         forker = new Forker(simXen, DomainNames.NONE, notice -> { });
         fork = forker.fork(parent, paused);
-        DomainInfo p = simXen.domainInfo(parent);
-        rawConfig = new DomainConfig(p.ssidref(), null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP
-                | DomainConfig.CDF_OOS_OFF, 0, p.maxVcpus(), 1023, 32, 1024, 2, 0, 0, p.emulationFlags(), p.miscFlags());
+        rawConfig = forker.childConfig(simXen.domainInfo(parent));
 
         fifo = FifoSeam.create();
         javaPrivcmd = Privcmd.open(fifo.withoutSyscall());

@@ -6,7 +6,6 @@ import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.VmFork;
 import org.xenfork.privcmd.DomainConfig;
-import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.Privcmd;
@@ -59,7 +58,7 @@ public final class RigForkRate {
                 fork[i] = System.nanoTime() - t0;
             }
             report("fork.total", fork, System.nanoTime() - start, "fork.rate");
-            raw(xen, parent, n, warmup, options);
+            raw(xen, forker, parent, n, warmup);
 
             try (VmFork f = forker.fork(parent, options)) {
                 for (int i = 0; i < warmup; i++) {
@@ -78,11 +77,8 @@ public final class RigForkRate {
     }
 
     /** createdomain + fork + destroydomain through Hypervisor alone, each call timed, as xcbench does. */
-    private static void raw(Hypervisor xen, int parent, int n, int warmup, ForkOptions options) {
-        DomainInfo p = xen.domainInfo(parent);
-        DomainConfig config = new DomainConfig(p.ssidref(), null,
-                DomainConfig.CDF_HVM | DomainConfig.CDF_HAP | DomainConfig.CDF_OOS_OFF, 0, p.maxVcpus(), 1023, 32, 1024,
-                xen.release().atLeast(4, 16) ? 2 : 0, 0, 0, p.emulationFlags(), p.miscFlags());
+    private static void raw(Hypervisor xen, Forker forker, int parent, int n, int warmup) {
+        DomainConfig config = forker.childConfig(xen.domainInfo(parent));
         int flags = (int) (xen.abi().constant("XENMEM_FORK_WITH_IOMMU_ALLOWED") | xen.abi().constant("XENMEM_FORK_BLOCK_INTERRUPTS"));
         long[] create = new long[n];
         long[] fork = new long[n];

@@ -97,7 +97,7 @@ public final class Forker {
 
         boolean pausedHere = false;
         if (!p.has(DomainInfo.PAUSED)) { // the toolstack's pause; a parent of forks is paused by Xen, not shown here
-            run(ForkStep.PAUSE_PARENT, List.of(), () -> xen.pauseDomain(parent));
+            run(ForkStep.PAUSE_PARENT, () -> xen.pauseDomain(parent));
             pausedHere = true;
             notices.accept((xen.dryRun() ? "would pause" : "paused") + " parent " + parent
                     + ": it was not paused by the toolstack (it stays paused while its forks exist; "
@@ -158,7 +158,7 @@ public final class Forker {
 
     /** {@code XENMEM_sharing_op_fork_reset} of {@code fork} with flags from {@link #resetFlags}. */
     void reset(int fork, int flags) {
-        try {
+        try { // not step(): a capturing lambda per reset would allocate on the hot path
             xen.forkReset(fork, flags);
         } catch (XenException e) {
             throw new ForkException(ForkStep.RESET, e, "", List.of());
@@ -173,18 +173,18 @@ public final class Forker {
         if (domid == 0) {
             throw new ForkRequestException("refusing to destroy domain 0 (the control domain)");
         }
-        run(ForkStep.DESTROY, List.of(), () -> xen.destroyDomain(domid));
+        run(ForkStep.DESTROY, () -> xen.destroyDomain(domid));
         if (!xen.dryRun()) {
-            run(ForkStep.DESTROY, List.of(), () -> names.remove(domid));
+            run(ForkStep.DESTROY, () -> names.remove(domid));
         }
     }
 
     void pause(int domid) {
-        run(ForkStep.PAUSE, List.of(), () -> xen.pauseDomain(domid));
+        run(ForkStep.PAUSE, () -> xen.pauseDomain(domid));
     }
 
     void unpause(int domid) {
-        run(ForkStep.UNPAUSE, List.of(), () -> xen.unpauseDomain(domid));
+        run(ForkStep.UNPAUSE, () -> xen.unpauseDomain(domid));
     }
 
     // ---- the steps ----
@@ -208,11 +208,7 @@ public final class Forker {
     }
 
     private DomainInfo info(ForkStep step, int domid) {
-        try {
-            return xen.domainInfo(domid);
-        } catch (XenException e) {
-            throw new ForkException(step, e, "", List.of());
-        }
+        return step(step, () -> xen.domainInfo(domid));
     }
 
     /** The batch's names, refusing any that a domain already has (xl keeps names unique too). */
@@ -229,7 +225,7 @@ public final class Forker {
             return wanted;
         }
         Map<String, Integer> taken = new HashMap<>();
-        run(ForkStep.CHECK_NAMES, List.of(), () -> {
+        run(ForkStep.CHECK_NAMES, () -> {
             for (DomainInfo d : xen.domains()) {
                 names.name(d.domid()).ifPresent(n -> taken.put(n, d.domid()));
             }
@@ -244,9 +240,10 @@ public final class Forker {
 
     /**
      * The child as libxl_domain_fork_vm and KF/x create it (ABI.md §7): hvm|hap|oos_off,
-     * the parent's max_vcpus, emulation and misc flags and ssidref, libxl's defaults.
+     * the parent's max_vcpus, emulation and misc flags and ssidref, libxl's defaults, a
+     * fresh UUID. Public for the benchmarks that time the hypercalls without the workflow.
      */
-    private DomainConfig childConfig(DomainInfo p) {
+    public DomainConfig childConfig(DomainInfo p) {
         long grantOpts = 0;
         if (xen.abi().struct("xen_domctl_createdomain").field("grant_opts").isPresent()) {
             long v2 = xen.abi().constant("XEN_SYSCTL_PHYSCAP_gnttab_v2");
@@ -260,11 +257,7 @@ public final class Forker {
     /** The host's XEN_SYSCTL_PHYSCAP_* bits, asked once per Forker: they do not change while Xen runs. */
     private long physCaps() {
         if (hostCaps < 0) {
-            try {
-                hostCaps = xen.physinfo().capabilities();
-            } catch (XenException e) {
-                throw new ForkException(ForkStep.CHECK_HOST, e, "", List.of());
-            }
+            hostCaps = step(ForkStep.CHECK_HOST, () -> xen.physinfo().capabilities());
         }
         return hostCaps;
     }
@@ -365,15 +358,28 @@ public final class Forker {
     }
 
     @FunctionalInterface
+    private interface Body<T> {
+        T get() throws IOException;
+    }
+
+    @FunctionalInterface
     private interface Step {
         void run() throws IOException;
     }
 
-    private static void run(ForkStep step, List<Integer> kept, Step body) {
+    /** One step outside the fork's own sequence: a refusal becomes a ForkException naming it, with nothing to undo. */
+    private static <T> T step(ForkStep step, Body<T> body) {
         try {
-            body.run();
+            return body.get();
         } catch (XenException | IOException e) {
-            throw new ForkException(step, e, "", kept);
+            throw new ForkException(step, e, "", List.of());
         }
+    }
+
+    private static void run(ForkStep step, Step body) {
+        step(step, () -> {
+            body.run();
+            return null;
+        });
     }
 }
