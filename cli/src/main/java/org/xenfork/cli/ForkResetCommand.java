@@ -34,9 +34,9 @@ final class ForkResetCommand implements Runnable {
     public void run() {
         var err = spec.commandLine().getErr();
         boolean both = !state && !memory;
-        Integer id = DomainCommands.id(fork, "reset");
+        DomainArgument arg = DomainArgument.parse(fork, "reset");
         try (Backend b = Backend.open(root, err)) {
-            int f = id != null ? id : DomainCommands.byName(b, fork, "reset");
+            int f = arg.resolve(b);
             Forker forker = b.forker(err);
             int flags = forker.resetFlags(state || both, memory || both);
             forker.attach(f).keep().reset(state || both, memory || both);

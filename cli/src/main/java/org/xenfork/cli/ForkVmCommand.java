@@ -92,9 +92,9 @@ final class ForkVmCommand implements Runnable {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--name: " + e.getMessage());
         }
-        Integer id = DomainCommands.id(parent, "fork");
+        DomainArgument arg = DomainArgument.parse(parent, "fork");
         try (Backend b = Backend.open(root, err)) {
-            int p = id != null ? id : DomainCommands.byName(b, parent, "fork");
+            int p = arg.resolve(b);
             if (name != null && !root.dryRun) {
                 b.requireNames();
             }
