@@ -44,8 +44,7 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
         strict = true;
         if (client == null) {
             try {
-                client = connector.connect();
-                names = new XenstoreDomainNames(client);
+                connect();
             } catch (IOException e) {
                 throw new XenEnvironmentException("naming forks needs xenstored, which is not reachable ("
                         + e.getMessage() + "); start xenstored, or fork without --name");
@@ -53,11 +52,15 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
         }
     }
 
+    private void connect() throws IOException {
+        client = connector.connect();
+        names = new XenstoreDomainNames(client);
+    }
+
     private XenstoreDomainNames names() {
         if (names == null && !off) {
             try {
-                client = connector.connect();
-                names = new XenstoreDomainNames(client);
+                connect();
             } catch (IOException e) {
                 giveUp("xenstore is not reachable (" + e.getMessage() + ")");
             }
