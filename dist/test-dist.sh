@@ -8,14 +8,7 @@ cd "$(dirname "$0")/.."
 tgz=$(ls dist/target/xenfork-*-linux-x86_64.tar.gz 2>/dev/null | head -1)
 [ -n "$tgz" ] || { echo "test-dist: no tarball; run mvn package first" >&2; exit 3; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; passed=0
-check() { # name, expected exit code, pattern (grep -E) on stdout+stderr, command...
-    local name=$1 code=$2 pattern=$3 out rc; shift 3
-    out=$("$@" 2>&1); rc=$?
-    if [[ $rc -ne $code ]] || ! grep -Eq -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: expected exit $code and /$pattern/, got exit $rc:"; echo "$out" | head -10; fail=$((fail + 1))
-    else echo "ok   $name"; passed=$((passed + 1)); fi
-}
+. .ci/check.sh
 # A blank in the path on purpose: the launcher must quote everything.
 mkdir -p "$tmp/with space"
 tar -C "$tmp/with space" -xzf "$tgz"
