@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.xenfork.abi.Abi;
+import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.cli.Main;
 import org.xenfork.privcmd.DomainConfig;
@@ -195,7 +196,8 @@ public final class RigChecks {
             byte[] theirs = Files.readAllBytes(file);
             StructLayout cpu = xen.abi().struct("hvm_hw_cpu");
             int tscOffset = cpu.field("tsc").orElseThrow().offset();
-            List<int[]> cpuBodies = records(ours, 2);
+            int cpuCode = saveCode(xen.abi(), "CPU");
+            List<int[]> cpuBodies = records(xen.abi(), ours, cpuCode);
             List<Integer> differ = differences(ours, theirs);
             List<Integer> outsideTsc = differ.stream()
                     .filter(i -> cpuBodies.stream().noneMatch(r -> i >= r[0] + tscOffset && i < r[0] + tscOffset + 8)).toList();
@@ -204,7 +206,7 @@ public final class RigChecks {
                     ours.length == theirs.length && outsideTsc.isEmpty());
             xen.setHvmContext(g, theirs);
             check("sethvmcontext of libxenctrl's bytes accepted", true);
-            byte[] partial = xen.hvmContextPartial(g, 2, 0);
+            byte[] partial = xen.hvmContextPartial(g, cpuCode, 0);
             int[] rec = cpuBodies.get(0);
             byte[] full = Arrays.copyOfRange(ours, rec[0], rec[0] + rec[1]);
             List<Integer> pd = differences(partial, full).stream()
@@ -426,20 +428,28 @@ public final class RigChecks {
         return t.isEmpty() ? List.of("none") : t;
     }
 
-    /** Offsets and lengths of the bodies of every record of {@code type} in an HVM save stream. */
-    private static List<int[]> records(byte[] ctx, int type) {
+    /** Xen's code for the HVM save record {@code name} (DECLARE_HVM_SAVE_TYPE), e.g. CPU = 2. */
+    private static int saveCode(Abi abi, String name) {
+        return abi.hvmSaveTypes().stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow().code();
+    }
+
+    /** Offsets and lengths of the bodies of every record of {@code type} in an HVM save stream (hvm_save_descriptor). */
+    private static List<int[]> records(Abi abi, byte[] ctx, int type) {
+        StructLayout desc = abi.struct("hvm_save_descriptor");
+        Leaf typecode = desc.leaf("typecode");
+        Leaf length = desc.leaf("length");
         List<int[]> out = new ArrayList<>();
         int off = 0;
-        while (off + 8 <= ctx.length) {
-            int t = (ctx[off] & 0xff) | (ctx[off + 1] & 0xff) << 8;
-            int len = (ctx[off + 4] & 0xff) | (ctx[off + 5] & 0xff) << 8 | (ctx[off + 6] & 0xff) << 16 | (ctx[off + 7] & 0xff) << 24;
+        while (off + desc.size() <= ctx.length) {
+            int t = (int) typecode.read(ctx, off);
+            long len = length.read(ctx, off);
             if (t == type) {
-                out.add(new int[] {off + 8, len});
+                out.add(new int[] {off + desc.size(), (int) len});
             }
-            if (t == 0 || len < 0) { // HVM_SAVE_CODE(END)
+            if (t == 0 || len > ctx.length) { // HVM_SAVE_CODE(END), or a length no stream of this size can hold
                 break;
             }
-            off += 8 + len;
+            off += desc.size() + (int) len;
         }
         return out;
     }
