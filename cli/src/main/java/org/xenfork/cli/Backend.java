@@ -1,6 +1,7 @@
 package org.xenfork.cli;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.Optional;
 import java.io.IOException;
 import org.xenfork.abi.XenRelease;
@@ -74,19 +75,20 @@ abstract class Backend implements AutoCloseable {
 
     /** The one domain xenstore (or the simulator) gives this name; exit 2 if none or several. */
     int domainNamed(String name, String action) {
-        Integer found = null;
-        for (DomainInfo d : hypervisor.domains()) {
-            if (name(d.domid()).filter(n -> n.equals(name)).isPresent()) {
-                if (found != null) {
-                    throw new UsageException("domains " + found + " and " + d.domid() + " are both named '" + name
-                            + "'; give the domain id");
-                }
-                found = d.domid();
-            }
+        List<Integer> ids;
+        try {
+            ids = names().byName(hypervisor.domains().stream().map(DomainInfo::domid).toList()).getOrDefault(name, List.of());
+        } catch (IOException e) {
+            ids = List.of(); // xenstore failed: the privcmd names said why, once
         }
-        if (found == null) {
+        if (ids.size() > 1) {
+            throw new UsageException("domains " + ids.get(0) + " and " + ids.get(1) + " are both named '" + name
+                    + "'; give the domain id");
+        }
+        if (ids.isEmpty()) {
             throw new UsageException("no domain is named '" + name + "' (give a domain id, or a name xl list shows)");
         }
+        int found = ids.get(0);
         if (found == 0) {
             throw new UsageException("refusing to " + action + " domain 0 (the control domain this runs in)");
         }

@@ -1,6 +1,10 @@
 package org.xenfork.fork;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
 
@@ -26,6 +30,18 @@ public interface DomainNames {
      * @param pvh the domain is PVH (libxl's type {@code pvh}), else HVM
      */
     void assign(int domid, String name, boolean pvh) throws IOException;
+
+    /** The named ones of these domains, by name (a name two domains share lists both, in order). */
+    default Map<String, List<Integer>> byName(List<Integer> domids) throws IOException {
+        Map<String, List<Integer>> m = new LinkedHashMap<>();
+        for (int d : domids) {
+            Optional<String> n = name(d);
+            if (n.isPresent()) {
+                m.computeIfAbsent(n.get(), k -> new ArrayList<>()).add(d);
+            }
+        }
+        return m;
+    }
 
     /** Removes what {@link #assign} wrote, after the domain is destroyed. Nothing there is not an error. */
     void remove(int domid) throws IOException;

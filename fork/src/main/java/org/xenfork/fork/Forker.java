@@ -3,7 +3,6 @@ package org.xenfork.fork;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -224,15 +223,11 @@ public final class Forker {
         if (options.name() == null) {
             return wanted;
         }
-        Map<String, Integer> taken = new HashMap<>();
-        run(ForkStep.CHECK_NAMES, () -> {
-            for (DomainInfo d : xen.domains()) {
-                names.name(d.domid()).ifPresent(n -> taken.put(n, d.domid()));
-            }
-        });
+        Map<String, List<Integer>> taken = step(ForkStep.CHECK_NAMES,
+                () -> names.byName(xen.domains().stream().map(DomainInfo::domid).toList()));
         for (String n : wanted) {
             if (taken.containsKey(n)) {
-                throw new ForkRequestException("the name '" + n + "' is already used by domain " + taken.get(n));
+                throw new ForkRequestException("the name '" + n + "' is already used by domain " + taken.get(n).get(0));
             }
         }
         return wanted;
