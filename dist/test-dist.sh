@@ -2,7 +2,7 @@
 # Checks the tarball as a user gets it (issue 7): unpacked in a fresh folder, run with JAVA_HOME unset and PATH
 # limited to /usr/bin:/bin behind a `java` that fails (so the system's Java cannot be what runs it); the CDS
 # archive re-made for the new place; bash completion loads without errors and completes subcommand names;
-# every man page renders without warnings; the size budget. Prints "ok"/"FAIL" lines, exits 1 on any FAIL.
+# every man page renders without warnings; the size budget; save-devices-state against a stock QEMU. Prints "ok"/"FAIL" lines, exits 1 on any FAIL.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tgz=$(ls dist/target/xenfork-*-linux-x86_64.tar.gz 2>/dev/null | head -1)
@@ -41,6 +41,19 @@ check concurrent-first    0 '^ok$'                sh -c "'$fresh/bin/xenfork' --
 check cds-made-here       0 "^$fresh [0-9]+:[0-9]+\$" cat "$fresh/lib/xenfork.jsa.stamp"
 check cds-used            0 'picocli\.CommandLine source: shared objects file' \
                                                   bare env XENFORK_JAVA_OPTS="-Xshare:on -Xlog:class+load=info" "$fresh/bin/xenfork" --version
+
+# The QMP client (Netty's native epoll transport) in the jlink'ed runtime, against a stock QEMU (CI installs it).
+if command -v qemu-system-x86_64 >/dev/null; then
+    qemu-system-x86_64 -machine pc,accel=tcg -m 64 -nographic -nodefaults -S -qmp "unix:$tmp/q.sock,server=on,wait=off" \
+        </dev/null >"$tmp/qemu.log" 2>&1 &
+    qemu=$!
+    for i in $(seq 1 100); do [ -S "$tmp/q.sock" ] && break; sleep 0.1; done
+    check save-devices-state 0 'saved [0-9]+ bytes' bare "$root/bin/xenfork" save-devices-state --qmp "$tmp/q.sock" "$tmp/d.state"
+    check qevm-file          0 '^5145564d00000003$' sh -c "head -c 8 '$tmp/d.state' | od -An -tx1 | tr -d ' \n'"
+    kill $qemu 2>/dev/null; wait $qemu 2>/dev/null
+else
+    echo "FAIL save-devices-state: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"; fail=$((fail + 1))
+fi
 
 comp=$root/share/bash-completion/completions/xenfork
 check completion-loads    0 '^loaded$'            bash -c "source '$comp' 2>&1 | grep . && exit 1; echo loaded"

@@ -56,11 +56,13 @@ public final class Abi {
         }
         List<HvmSaveType> hvm = new ArrayList<>();
         for (DeclarationParser.HvmTypeDecl h : d.hvmTypes) {
-            StructLayout body = structs.get(h.struct());
-            if (body == null) {
-                throw new IllegalStateException(h.where() + ": unknown struct " + h.struct());
+            StructLayout body = declared(h.struct(), h.where());
+            Optional<StructLayout> compat = h.compat() == null ? Optional.empty() : Optional.of(declared(h.compat(), h.where()));
+            if (hvm.stream().anyMatch(t -> t.code() == h.code() || t.name().equals(h.name()))) {
+                throw new IllegalStateException(h.where() + ": HVM save type " + h.name() + " or code " + h.code()
+                        + " declared twice");
             }
-            hvm.add(new HvmSaveType(h.name(), h.code(), body));
+            hvm.add(new HvmSaveType(h.name(), h.code(), body, compat, h.variableLength()));
         }
         this.hvmSaveTypes = List.copyOf(hvm);
     }
@@ -86,11 +88,16 @@ public final class Abi {
         return release;
     }
 
-    /** A struct by its tag ({@code xen_domctl}), its typedef ({@code xen_compile_info_t}) or {@code struct tag}. */
+    /**
+     * A struct by its tag ({@code xen_domctl}), its typedef ({@code xen_compile_info_t}) or {@code struct tag};
+     * a union declared at top level ({@code vioapic_redir_entry}) likewise, also as {@code union tag}.
+     */
     public StructLayout struct(String name) {
         String n = name.strip();
-        if (n.startsWith("struct ")) {
-            n = n.substring("struct ".length()).strip();
+        for (String keyword : new String[] {"struct ", "union "}) {
+            if (n.startsWith(keyword)) {
+                n = n.substring(keyword.length()).strip();
+            }
         }
         StructLayout s = structs.get(structAliases.getOrDefault(n, n));
         if (s == null) {
@@ -131,8 +138,17 @@ public final class Abi {
         return constants;
     }
 
+    /** The HVM save record types in declaration order (by code), END and HEADER included. */
     public List<HvmSaveType> hvmSaveTypes() {
         return hvmSaveTypes;
+    }
+
+    private StructLayout declared(String tag, String where) {
+        StructLayout s = structs.get(tag);
+        if (s == null) {
+            throw new IllegalStateException(where + ": unknown struct " + tag);
+        }
+        return s;
     }
 
     private void attachSelector(DeclarationParser.SelectorDecl sel) {

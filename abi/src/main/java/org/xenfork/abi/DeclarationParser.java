@@ -21,6 +21,8 @@ import java.util.function.Function;
  *              XEN_GUEST_HANDLE_64(type) name; };
  * UNION_SELECTOR(struct, union, discriminator) { CONSTANT: member; CONSTANT: ; default: member; };
  * DECLARE_HVM_SAVE_TYPE(NAME, code, struct tag);
+ * DECLARE_HVM_SAVE_TYPE_COMPAT(NAME, code, struct tag, struct compat_tag, fixup);   // Xen's, fixup ignored
+ * DECLARE_HVM_SAVE_TYPE_VARIABLE(NAME, CODE_CONSTANT, struct fixed_part);          // ours: CPU_XSAVE, CPU_MSR
  * </pre>
  *
  * Mistakes in a declaration file are the project's bugs, not user input, so
@@ -40,7 +42,8 @@ final class DeclarationParser {
     record SelectorDecl(String struct, String union, String discriminator, List<String[]> entries, String where) {
     }
 
-    record HvmTypeDecl(String name, int code, String struct, String where) {
+    /** {@code compat} is null unless declared with the _COMPAT form. */
+    record HvmTypeDecl(String name, int code, String struct, String compat, boolean variableLength, String where) {
     }
 
     private static final Map<String, CType.Scalar> BUILTINS = Map.ofEntries(
@@ -55,7 +58,8 @@ final class DeclarationParser {
             Map.entry("char", new CType.Scalar("char", 1, true, false)), // signed on x86
             Map.entry("int", new CType.Scalar("int", 4, true, false)),
             Map.entry("unsigned char", new CType.Scalar("unsigned char", 1, false, false)),
-            Map.entry("unsigned int", new CType.Scalar("unsigned int", 4, false, false)));
+            Map.entry("unsigned int", new CType.Scalar("unsigned int", 4, false, false)),
+            Map.entry("unsigned long", new CType.Scalar("unsigned long", 8, false, false))); // LP64
 
     private final Function<String, String> files;
     private final Declarations out = new Declarations();
@@ -109,9 +113,10 @@ final class DeclarationParser {
         } else if (t.is("UNION_SELECTOR")) {
             pos++;
             selector();
-        } else if (t.is("DECLARE_HVM_SAVE_TYPE")) {
+        } else if (t.is("DECLARE_HVM_SAVE_TYPE") || t.is("DECLARE_HVM_SAVE_TYPE_COMPAT")
+                || t.is("DECLARE_HVM_SAVE_TYPE_VARIABLE")) {
             pos++;
-            hvmType();
+            hvmType(t.text);
         } else if (t.is("struct") || t.is("union")) {
             typeSpec();
             expect(";");
@@ -273,18 +278,41 @@ final class DeclarationParser {
         out.selectors.add(new SelectorDecl(struct, union, discriminator, entries, where));
     }
 
-    private void hvmType() {
+    /**
+     * {@code DECLARE_HVM_SAVE_TYPE[_COMPAT|_VARIABLE](...)}. The code is a number or,
+     * for the variable-length types Xen gives only a {@code *_CODE} macro, a constant
+     * defined before this line.
+     */
+    private void hvmType(String form) {
         String where = where();
         expect("(");
         String name = ident();
         expect(",");
-        int code = (int) parseNumber(next().text);
+        Token codeToken = next();
+        long code;
+        if (codeToken.kind == Token.Kind.IDENT) {
+            Long value = out.constants.get(codeToken.text);
+            if (value == null) {
+                throw error("constant " + codeToken.text + " is not defined before this line");
+            }
+            code = value;
+        } else {
+            code = parseNumber(codeToken.text);
+        }
         expect(",");
         expect("struct");
         String struct = ident();
+        String compat = null;
+        if (form.endsWith("_COMPAT")) {
+            expect(",");
+            expect("struct");
+            compat = ident();
+            expect(",");
+            ident(); // Xen's fixup function: what it does is the HVM context codec's to model
+        }
         expect(")");
         expect(";");
-        out.hvmTypes.add(new HvmTypeDecl(name, code, struct, where));
+        out.hvmTypes.add(new HvmTypeDecl(name, (int) code, struct, compat, form.endsWith("_VARIABLE"), where));
     }
 
     private long parseNumber(String text) {

@@ -21,6 +21,7 @@ public final class StructLayout {
     private final String name;
     private final int size;
     private final int align;
+    private final boolean union;
     private final List<Field> fields;
     private final List<Leaf> leaves;
     private final Map<String, Field> fieldsByPath;
@@ -31,6 +32,7 @@ public final class StructLayout {
         this.name = name;
         this.size = record.size();
         this.align = record.align();
+        this.union = record.union();
         List<Field> f = new ArrayList<>();
         List<Leaf> l = new ArrayList<>();
         flatten(record, "", 0, f, l);
@@ -64,6 +66,11 @@ public final class StructLayout {
 
     public int align() {
         return align;
+    }
+
+    /** True for a union declared at top level ({@code union vioapic_redir_entry}): C names it {@code union tag}. */
+    public boolean isUnion() {
+        return union;
     }
 
     /** Every field in declaration order, aggregates before their members. */
@@ -203,6 +210,6 @@ public final class StructLayout {
 
     @Override
     public String toString() {
-        return "struct " + name + " (" + size + " bytes)";
+        return (union ? "union " : "struct ") + name + " (" + size + " bytes)";
     }
 }

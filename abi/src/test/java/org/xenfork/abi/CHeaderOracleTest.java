@@ -36,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
  * same bytes from the same values. Typed assignment is the point: gcc, not our
  * layout engine, decides where a bitfield such as {@code hvm_hw_cpu.pending_type}
  * lives and what a store to a signed {@code char} leaves in memory. The probe
- * also prints our constants as the headers define them, and each struct's
- * {@code sizeof}/{@code _Alignof}.
+ * also prints our constants as the headers define them, each struct's
+ * {@code sizeof}/{@code _Alignof}, and each fixed-length HVM save type's
+ * {@code HVM_SAVE_CODE}/{@code HVM_SAVE_LENGTH}.
  *
  * <p>Needs gcc and {@code /usr/include/xen} ({@code apt-get install gcc libxen-dev});
  * without them the tests are skipped with a loud message, or fail when
@@ -101,8 +102,12 @@ class CHeaderOracleTest {
     record Case(String id, Map<Leaf, Long> values) {
     }
 
-    /** What the probe printed: constants (a number or "undefined"), sizeof/_Alignof per struct, bytes per case. */
-    record ProbeOutput(Map<String, String> constants, Map<String, int[]> sizes, Map<String, String> bytes) {
+    /**
+     * What the probe printed: constants (a number or "undefined"), sizeof/_Alignof per struct, bytes per case,
+     * and HVM_SAVE_CODE/HVM_SAVE_LENGTH per fixed-length HVM save type.
+     */
+    record ProbeOutput(Map<String, String> constants, Map<String, int[]> sizes, Map<String, String> bytes,
+                       Map<String, int[]> hvmTypes) {
     }
 
     @BeforeAll
@@ -167,6 +172,23 @@ class CHeaderOracleTest {
             }
         }
         soft.assertAll();
+    }
+
+    /** Xen's own macros over its own DECLARE_HVM_SAVE_TYPE lines: code and body length of every fixed type. */
+    @Test
+    void hvmSaveTypesHaveTheHeadersCodesAndLengths() {
+        SoftAssertions soft = new SoftAssertions();
+        List<HvmSaveType> fixed = abi.hvmSaveTypes().stream().filter(t -> !t.variableLength()).toList();
+        for (HvmSaveType t : fixed) {
+            int[] measured = probe.hvmTypes().get(t.name());
+            soft.assertThat(measured).as("probe output for HVM save type %s", t.name()).isNotNull();
+            if (measured != null) {
+                soft.assertThat(t.code()).as("HVM_SAVE_CODE(%s)", t.name()).isEqualTo(measured[0]);
+                soft.assertThat(t.length()).as("HVM_SAVE_LENGTH(%s)", t.name()).isEqualTo(measured[1]);
+            }
+        }
+        soft.assertAll();
+        assertThat(fixed).as("fixed-length HVM save types").hasSize(19);
     }
 
     @TestFactory
@@ -334,7 +356,7 @@ class CHeaderOracleTest {
                 String name = "case_" + fn++;
                 calls.add(name);
                 c.append("\nstatic void ").append(name).append("(void)\n{\n")
-                        .append("    struct ").append(v.layout().name()).append(" s;\n")
+                        .append("    ").append(cName(v.layout())).append(" s;\n")
                         .append("    memset(&s, 0, sizeof s);\n");
                 k.values().forEach((leaf, value) -> c.append("    ").append(assignment(v.layout(), leaf, value)).append('\n'));
                 c.append("    dump(\"").append(k.id()).append("\", &s, sizeof s);\n}\n");
@@ -350,12 +372,23 @@ class CHeaderOracleTest {
                     .append("#endif\n");
         }
         for (StructLayout s : abi.structs()) {
-            c.append("    printf(\"SIZE %s %zu %zu\\n\", \"").append(s.name()).append("\", sizeof(struct ")
-                    .append(s.name()).append("), _Alignof(struct ").append(s.name()).append("));\n");
+            c.append("    printf(\"SIZE %s %zu %zu\\n\", \"").append(s.name()).append("\", sizeof(")
+                    .append(cName(s)).append("), _Alignof(").append(cName(s)).append("));\n");
+        }
+        for (HvmSaveType t : abi.hvmSaveTypes()) {
+            if (!t.variableLength()) {
+                c.append("    printf(\"HVM %s %zu %zu\\n\", \"").append(t.name()).append("\", HVM_SAVE_CODE(")
+                        .append(t.name()).append("), HVM_SAVE_LENGTH(").append(t.name()).append("));\n");
+            }
         }
         calls.forEach(call -> c.append("    ").append(call).append("();\n"));
         c.append("    return 0;\n}\n");
         return c.toString();
+    }
+
+    /** How C names the type: {@code struct tag}, or {@code union tag} for a union declared at top level. */
+    private static String cName(StructLayout s) {
+        return (s.isUnion() ? "union " : "struct ") + s.name();
     }
 
     /**
@@ -381,16 +414,18 @@ class CHeaderOracleTest {
         Map<String, String> constants = new LinkedHashMap<>();
         Map<String, int[]> sizes = new LinkedHashMap<>();
         Map<String, String> bytes = new LinkedHashMap<>();
+        Map<String, int[]> hvmTypes = new LinkedHashMap<>();
         for (String line : output.split("\n")) {
             String[] w = line.split(" ");
             switch (w[0]) {
                 case "CONST" -> constants.put(w[1], w[2]);
                 case "SIZE" -> sizes.put(w[1], new int[] {Integer.parseInt(w[2]), Integer.parseInt(w[3])});
                 case "CASE" -> bytes.put(w[1], w.length > 2 ? w[2] : "");
+                case "HVM" -> hvmTypes.put(w[1], new int[] {Integer.parseInt(w[2]), Integer.parseInt(w[3])});
                 default -> fail("unexpected probe output line: " + line);
             }
         }
-        return new ProbeOutput(constants, sizes, bytes);
+        return new ProbeOutput(constants, sizes, bytes, hvmTypes);
     }
 
     /** Where C and Java first disagree, and which leaves (with their values) cover that byte. */

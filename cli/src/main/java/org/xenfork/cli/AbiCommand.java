@@ -116,7 +116,8 @@ final class AbiCommand implements Runnable {
                 out.println(o);
                 return;
             }
-            out.printf("struct %s (Xen %s): size %d, align %d%n", s.name(), a.release(), s.size(), s.align());
+            out.printf("%s %s (Xen %s): size %d, align %d%n", s.isUnion() ? "union" : "struct", s.name(), a.release(), s.size(),
+                    s.align());
             out.printf("%6s %5s  %-44s %s%n", "offset", "size", "type", "field");
             for (Field f : s.fields()) {
                 String size = f.kind() == Field.Kind.BITFIELD ? ":" + f.bitWidth() : String.valueOf(f.size());

@@ -1,16 +1,17 @@
 package org.xenfork.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Optional;
-import java.io.IOException;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.Forker;
+import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.privcmd.DomainInfo;
-import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.HypercallObserver;
 import org.xenfork.privcmd.HypercallTrace;
+import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.NativeSeam;
 import org.xenfork.privcmd.Privcmd;
 
@@ -66,6 +67,15 @@ abstract class Backend implements AutoCloseable {
         } catch (IOException e) {
             return Optional.empty(); // the privcmd names say why themselves, once
         }
+    }
+
+    /** Starts and stops QEMU device models for this backend's domains (exit 2 where there are none: the simulator). */
+    DeviceModelLauncher deviceModels(PrintWriter err, DeviceModelLauncher.Settings settings) {
+        throw new UsageException("--backend sim has no QEMU device models: they attach to a real Xen's domains");
+    }
+
+    /** Stops {@code domid}'s device model if it has one, as xl destroy does first; the simulator has none. */
+    void stopDeviceModel(int domid, PrintWriter err, DeviceModelLauncher.Settings settings) {
     }
 
     /** The fork workflows over this backend; what they tell the user goes to {@code err}. */

@@ -1,39 +1,82 @@
 package org.xenfork.cli;
 
+import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
+import org.xenfork.fork.devicemodel.DeviceModel;
+import org.xenfork.fork.devicemodel.DeviceModelArgs;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 /**
- * {@code xenfork fork-launch-dm}: the second step of the posted design, a QEMU
- * for a fork that turned out to need devices. It needs the QMP client and the
- * device-model launcher, which are not built yet; until then it says so and
- * changes nothing.
+ * {@code xenfork fork-launch-dm}: the second step of the posted design, a QEMU for
+ * an existing fork that turned out to need devices. Also {@code fork-vm
+ * --launch-dm late}, which the posted v19 {@code xl fork-vm} made of it.
  */
-@Command(name = "fork-launch-dm", description = "Start a QEMU device model for an existing fork (not available yet).",
-        footer = {"", "Example:", "  xenfork fork-launch-dm -C fork.cfg -Q parent-dm.state 7"})
+@Command(name = "fork-launch-dm", description = "Start a QEMU device model for an existing fork, loading the device "
+        + "state saved from its parent (QEMU -incoming).",
+        footer = {"",
+            "CONFIG is an xl config for the fork's QEMU: as the parent's, with its own name, serial file and disk copies.",
+            "xenfork reads the keys that shape the device model and refuses the ones it cannot reproduce, naming the line.",
+            "QEMU gets libxl's QMP socket and xenstore keys, so xl unpause and xl destroy work on the fork.",
+            "The fork runs once its QEMU does, unless -p. If QEMU does not come up it is killed, its keys are removed,",
+            "and the error quotes its log; the fork stays as it was.",
+            "Example:",
+            "  xenfork fork-launch-dm -C fork.cfg -Q parent.state 7"})
 final class ForkLaunchDmCommand implements Runnable {
-    @Option(names = "-C", paramLabel = "CONFIG", description = "xl config for the device model.")
+    @ParentCommand
+    XenforkCommand root;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "-C", paramLabel = "CONFIG", description = "xl config for the fork's device model.")
     Path config;
 
     @Option(names = "-Q", paramLabel = "SAVE_FILE",
-            description = "QEMU device state saved from the parent (xen-save-devices-state).")
+            description = "Device state saved from the paused parent (xenfork save-devices-state).")
     Path saveFile;
+
+    @Option(names = "-p", description = "Leave the fork paused (default: let it run once QEMU does).")
+    boolean paused;
 
     @Parameters(paramLabel = "FORK", description = "The fork's domain id or name.")
     String fork;
 
     @Override
     public void run() {
-        throw new UsageException(notAvailable("fork-launch-dm"));
+        launch(root, spec, DeviceModelRequest.of(root, config, saveFile, "fork-launch-dm"), fork, paused);
     }
 
-    /** What a user asking for a device model learns, and what to do meanwhile. */
-    static String notAvailable(String what) {
-        return what + " is not available in this version: launching a QEMU device model for a fork "
-                + "(xen-save-devices-state on the parent's QMP socket, then a QEMU with -incoming) is not built yet. "
-                + "Nothing was changed. Fork without a device model (--launch-dm no, the default), "
-                + "with --block-interrupts if the guest needs no devices.";
+    /** Shared with {@code fork-vm --launch-dm late}. */
+    static void launch(XenforkCommand root, CommandSpec spec, DeviceModelRequest request, String fork, boolean paused) {
+        PrintWriter err = spec.commandLine().getErr();
+        DomainArgument arg = DomainArgument.parse(fork, "launch a device model for");
+        try (Backend b = Backend.open(root, err)) {
+            int f = arg.resolve(b);
+            if (root.dryRun) {
+                err.println("xenfork: dry run: would start " + String.join(" ", DeviceModelArgs.build(request.config(), f,
+                        root.deviceModels.runDir())) + " < " + request.saveFile());
+                return;
+            }
+            DeviceModel dm = request.forks(b, root, err).launch(f, request.config(), request.saveFile(), paused);
+            if (root.json) {
+                spec.commandLine().getOut().println(json(dm));
+            } else {
+                spec.commandLine().getOut().println(f);
+            }
+        } catch (IOException e) {
+            throw DeviceModelRequest.failed(e);
+        }
+    }
+
+    static com.fasterxml.jackson.databind.node.ObjectNode json(DeviceModel dm) {
+        var o = AbiCommand.JSON.createObjectNode().put("domid", dm.domid());
+        o.putObject("dm").put("pid", dm.pid()).put("qmp", dm.qmp().toString()).put("log", dm.log().toString());
+        return o;
     }
 }

@@ -1,6 +1,7 @@
 package org.xenfork.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,9 +19,9 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code xenfork fork-vm}: the posted {@code xl fork-vm}, without a device model
- * until the QMP half lands. stdout carries only the new domids (or the JSON
- * array), so {@code F=$(xenfork fork-vm P)} works; everything else is stderr.
+ * {@code xenfork fork-vm}: the posted {@code xl fork-vm}. stdout carries only the
+ * new domids (or the JSON array), so {@code F=$(xenfork fork-vm P)} works;
+ * everything else is stderr.
  */
 @Command(name = "fork-vm", description = "Fork a paused HVM or PVH guest: an empty domain like it, "
         + "then XENMEM_sharing_op_fork (memory shared copy-on-write).",
@@ -28,9 +29,13 @@ import picocli.CommandLine.Spec;
             "The parent stays paused while forks of it exist; a running parent is paused first (and said so).",
             "Each new fork's domid is printed on its own line on stdout; with --json, an array of",
             "{domid, name, parent}. Forking needs Xen built with CONFIG_MEM_SHARING on Intel VT-x with HAP.",
+            "--launch-dm yes forks the paused parent and starts the fork's QEMU with the device state saved from",
+            "the parent (-Q, see save-devices-state) and an xl config for it (-C, see fork-launch-dm); if QEMU",
+            "fails, the fork is destroyed. --launch-dm late does the second half for an existing fork.",
             "Examples:",
             "  F=$(xenfork fork-vm -p --block-interrupts 5)",
-            "  xenfork fork-vm --count 3 --name fuzz 5"})
+            "  xenfork fork-vm --count 3 --name fuzz 5",
+            "  xenfork save-devices-state --domid 5 p.state && xenfork fork-vm --launch-dm yes -C f.cfg -Q p.state 5"})
 final class ForkVmCommand implements Runnable {
     /** The contract's value spellings. */
     enum LaunchDm { yes, no, late }
@@ -45,8 +50,8 @@ final class ForkVmCommand implements Runnable {
     boolean paused;
 
     @Option(names = "--launch-dm", paramLabel = "yes|no|late", defaultValue = "no",
-            description = "Start a QEMU device model for the fork: no (default), yes, or late (for an existing fork). "
-                    + "Not available yet: see fork-launch-dm.")
+            description = "Start a QEMU device model for the fork: no (default), yes, or late (PARENT is then "
+                    + "an existing fork: as fork-launch-dm).")
     LaunchDm launchDm;
 
     @Option(names = "-C", paramLabel = "CONFIG", description = "xl config for the fork's device model (with --launch-dm).")
@@ -77,11 +82,26 @@ final class ForkVmCommand implements Runnable {
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (launchDm != LaunchDm.no) {
-            throw new UsageException(ForkLaunchDmCommand.notAvailable("--launch-dm " + launchDm));
-        }
-        if (config != null || saveFile != null) {
+        if (launchDm == LaunchDm.no && (config != null || saveFile != null)) {
             throw new UsageException("-C and -Q configure the fork's device model; they need --launch-dm yes|late");
+        }
+        DeviceModelRequest dm = launchDm == LaunchDm.no ? null
+                : DeviceModelRequest.of(root, config, saveFile, "--launch-dm " + launchDm);
+        if (launchDm == LaunchDm.late) {
+            if (count != 1 || name != null || blockInterrupts || allowIommu) {
+                throw new UsageException("--launch-dm late starts a QEMU for an existing fork: --count, --name, "
+                        + "--block-interrupts and --allow-iommu apply when forking");
+            }
+            ForkLaunchDmCommand.launch(root, spec, dm, parent, paused);
+            return;
+        }
+        if (dm != null && count != 1) {
+            throw new UsageException("--launch-dm yes makes one fork: each fork's QEMU needs its own config "
+                    + "(name, serial file, disks); run fork-vm once per fork");
+        }
+        if (dm != null && root.dryRun) {
+            throw new UsageException("--dry-run with --launch-dm yes: try fork-vm --dry-run without it, and "
+                    + "fork-launch-dm --dry-run for the QEMU command line");
         }
         if (count < 1 || count >= Domid.FIRST_RESERVED) {
             throw new UsageException("--count must be 1 to " + (Domid.FIRST_RESERVED - 1) + ", not " + count);
@@ -97,6 +117,10 @@ final class ForkVmCommand implements Runnable {
             int p = arg.resolve(b);
             if (name != null && !root.dryRun) {
                 b.requireNames();
+            }
+            if (dm != null) {
+                forkWithDeviceModel(b, p, options, dm, out, err);
+                return;
             }
             Forker forker = b.forker(err);
             List<VmFork> made = new ArrayList<>();
@@ -125,6 +149,21 @@ final class ForkVmCommand implements Runnable {
                     printJson(out, made);
                 }
             }
+        }
+    }
+
+    private void forkWithDeviceModel(Backend b, int p, ForkOptions options, DeviceModelRequest dm, PrintWriter out,
+            PrintWriter err) {
+        VmFork f;
+        try {
+            f = dm.forks(b, root, err).fork(p, options, dm.config(), dm.saveFile()).keep();
+        } catch (IOException e) {
+            throw DeviceModelRequest.failed(e);
+        }
+        if (root.json) {
+            printJson(out, List.of(f));
+        } else {
+            out.println(f.domid());
         }
     }
 

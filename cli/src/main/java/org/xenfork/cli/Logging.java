@@ -3,8 +3,8 @@ package org.xenfork.cli;
 /**
  * The command line's logging: the libraries log through {@code System.Logger},
  * which slf4j-jdk-platform-logging hands to SLF4J, which slf4j-simple prints on
- * stderr. Quiet by default (warnings only); {@code -v} shows what xenfork does
- * (info), {@code -vv} how (debug). {@code --trace} is separate: hypercalls only.
+ * stderr. Quiet by default (warnings only; Netty's errors only); {@code -v} shows what
+ * xenfork does (info), {@code -vv} how (debug, Netty's too). {@code --trace} is separate: hypercalls only.
  */
 final class Logging {
     private Logging() {
@@ -22,5 +22,8 @@ final class Logging {
         System.setProperty("org.slf4j.simpleLogger.showShortLogName", "true");
         System.setProperty("org.slf4j.simpleLogger.showLogName", "false");
         System.setProperty("org.slf4j.simpleLogger.levelInBrackets", "true");
+        // Netty's own start-up warnings (a dom0 without network interfaces, say) are not the user's business;
+        // its errors still show, and -vv shows everything.
+        System.setProperty("org.slf4j.simpleLogger.log.io.netty", verbosity >= 2 ? "debug" : "error");
     }
 }

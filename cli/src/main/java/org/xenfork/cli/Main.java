@@ -38,6 +38,11 @@ public final class Main {
     static int run(PrintWriter out, PrintWriter err, Function<XenRelease, SimXen> simulator, String... args) {
         XenforkCommand top = new XenforkCommand();
         top.simulator = simulator;
+        return run(out, err, top, args);
+    }
+
+    /** Runs {@code args} on {@code top}, whose test seams (simulator, device-model folders) the caller set. */
+    static int run(PrintWriter out, PrintWriter err, XenforkCommand top, String... args) {
         CommandLine cl = XenforkCommand.commandLine(top, args);
         cl.setOut(out);
         cl.setErr(err);

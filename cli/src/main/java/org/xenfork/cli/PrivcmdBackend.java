@@ -1,9 +1,15 @@
 package org.xenfork.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.Optional;
 import org.xenfork.fork.DomainNames;
+import org.xenfork.fork.ForkException;
+import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.NativeSeam;
+import org.xenfork.xenstore.XenstoreClient;
 
 /** The real hypervisor through /dev/xen/privcmd; names in xenstore. */
 final class PrivcmdBackend extends Backend {
@@ -26,6 +32,29 @@ final class PrivcmdBackend extends Backend {
     @Override
     void requireNames() {
         names.requireReachable();
+    }
+
+    @Override
+    DeviceModelLauncher deviceModels(PrintWriter err, DeviceModelLauncher.Settings settings) {
+        return new DeviceModelLauncher(names.client("a QEMU device model", ""), settings,
+                notice -> err.println("xenfork: " + notice));
+    }
+
+    @Override
+    void stopDeviceModel(int domid, PrintWriter err, DeviceModelLauncher.Settings settings) {
+        Optional<XenstoreClient> xs = names.clientIfReachable(); // no xenstore, no device model to find
+        if (xs.isEmpty()) {
+            return;
+        }
+        try {
+            String done = new DeviceModelLauncher(xs.get(), settings, notice -> err.println("xenfork: " + notice))
+                    .stop(domid);
+            if (!done.isEmpty()) {
+                err.println("xenfork: domain " + domid + "'s device model: " + done);
+            }
+        } catch (IOException e) {
+            throw new ForkException(ForkStep.DESTROY, e, "the domain was not destroyed");
+        }
     }
 
     @Override

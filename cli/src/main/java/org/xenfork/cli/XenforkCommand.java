@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.sim.SimXen;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -70,7 +71,9 @@ public final class XenforkCommand implements Runnable {
         m.put("list", ListCommand::new);
         m.put("fork-vm", ForkVmCommand::new);
         m.put("fork-reset", ForkResetCommand::new);
+        m.put("save-devices-state", SaveDevicesStateCommand::new);
         m.put("fork-launch-dm", ForkLaunchDmCommand::new);
+        m.put("hvm-context", HvmContextCommand::new);
         m.put("demo", DemoCommand::new);
         return m;
     }
@@ -98,6 +101,9 @@ public final class XenforkCommand implements Runnable {
     /** What {@code --backend sim} runs on: a fresh {@link SimXen} of the release (tests pass one with guests). */
     Function<XenRelease, SimXen> simulator = SimXen::create;
 
+    /** Where device models' sockets and logs go (libxl's folders; tests use their own). */
+    DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;
+
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
@@ -115,9 +121,15 @@ public final class XenforkCommand implements Runnable {
         DomainCommands.apply(this, domid, "unpause", "unpaused", (b, d) -> b.xen().unpauseDomain(d));
     }
 
-    @Command(name = "destroy", description = "Destroy a domain (XEN_DOMCTL_destroydomain) and remove its xenstore name.",
+    @Command(name = "destroy", description = "Destroy a domain (XEN_DOMCTL_destroydomain), after its QEMU device model "
+            + "if it has one; remove its xenstore entries.",
             footer = {"", "Example:", "  xenfork destroy 5"})
     void destroy(@Parameters(paramLabel = "DOMAIN", description = "The domain id (1 to 32751) or name.") String domid) {
-        DomainCommands.apply(this, domid, "destroy", "destroyed", (b, d) -> b.forker(spec.commandLine().getErr()).destroy(d));
+        DomainCommands.apply(this, domid, "destroy", "destroyed", (b, d) -> {
+            if (!dryRun) { // as xl destroy: the device model first, so no QEMU outlives its domain
+                b.stopDeviceModel(d, spec.commandLine().getErr(), deviceModels);
+            }
+            b.forker(spec.commandLine().getErr()).destroy(d);
+        });
     }
 }

@@ -41,20 +41,34 @@ final class XenstoreNames implements DomainNames, AutoCloseable {
 
     /** Connects now, or fails with exit code 3 saying why; from now on failures are not hidden. */
     void requireReachable() {
+        client("naming forks", "or fork without --name");
+    }
+
+    /**
+     * The connection, made now if need be, for work that cannot do without xenstore
+     * ({@code purpose}); exit code 3 saying why if xenstored cannot be reached.
+     */
+    XenstoreClient client(String purpose, String otherwise) {
         strict = true;
         if (client == null) {
             try {
                 connect();
             } catch (IOException e) {
-                throw new XenEnvironmentException("naming forks needs xenstored, which is not reachable ("
-                        + e.getMessage() + "); start xenstored, or fork without --name");
+                throw new XenEnvironmentException(purpose + " needs xenstored, which is not reachable ("
+                        + e.getMessage() + "); start xenstored" + (otherwise.isEmpty() ? "" : ", " + otherwise));
             }
         }
+        return client;
     }
 
     private void connect() throws IOException {
         client = connector.connect();
         names = new XenstoreDomainNames(client);
+    }
+
+    /** The connection if xenstored is reachable (said once if not), for work that can do without it. */
+    Optional<XenstoreClient> clientIfReachable() {
+        return names() == null ? Optional.empty() : Optional.of(client);
     }
 
     private XenstoreDomainNames names() {

@@ -71,6 +71,8 @@ class AbiCommandTest {
         assertThat(r.out()).contains("struct hvm_hw_cpu (Xen 4.17): size 1032, align 8")
                 .containsPattern("\\n +640 +8  uint64_t +rip\\n")
                 .containsPattern("1017 +:3  uint8_t \\(bits 0\\.\\.2 from byte 1017\\) +pending_type");
+        Run union = xenfork("--xen", "4.17", "abi", "layout", "vioapic_redir_entry");
+        assertThat(union.out()).as("a union says so").startsWith("union vioapic_redir_entry (Xen 4.17): size 8");
     }
 
     @Test

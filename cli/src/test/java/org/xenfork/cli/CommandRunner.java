@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.function.Function;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.sim.SimXen;
 
 /**
@@ -19,15 +20,21 @@ abstract class CommandRunner {
     /** The simulator of the last run, or null if the command never opened one. */
     SimXen sim;
 
+    /** Where device models' sockets and logs are looked for (a test's folders instead of libxl's). */
+    DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;
+
     /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
     Run xenfork(Function<XenRelease, SimXen> factory, String... args) {
         sim = null;
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out), new PrintWriter(err), r -> {
+        XenforkCommand top = new XenforkCommand();
+        top.simulator = r -> {
             sim = factory.apply(r);
             return sim;
-        }, args);
+        };
+        top.deviceModels = deviceModels;
+        int code = Main.run(new PrintWriter(out), new PrintWriter(err), top, args);
         return new Run(code, out.toString(), err.toString());
     }
 }

@@ -15,6 +15,11 @@ public final class ForkException extends RuntimeException {
     private final String rollback;
     private final transient List<Integer> kept;
 
+    /** A step that failed with nothing made before it to keep. */
+    public ForkException(ForkStep step, Exception cause, String rollback) {
+        this(step, cause, rollback, List.of());
+    }
+
     ForkException(ForkStep step, Exception cause, String rollback, List<Integer> kept) {
         super(step.description() + " failed: " + cause.getMessage()
                 + (rollback.isEmpty() ? "" : "; " + rollback), cause);

@@ -8,7 +8,7 @@ package org.xenfork.fork;
 public final class ForkRequestException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
-    ForkRequestException(String message) {
+    public ForkRequestException(String message) {
         super(message);
     }
 }

@@ -13,7 +13,9 @@ public enum ForkStep {
     UNPAUSE("unpause the fork"),
     PAUSE("pause the fork"),
     RESET("reset the fork (XENMEM_sharing_op_fork_reset)"),
-    DESTROY("destroy the domain");
+    DESTROY("destroy the domain"),
+    SAVE_DEVICE_STATE("save the device state (QMP xen-save-devices-state)"),
+    LAUNCH_DM("start the fork's device model (QEMU)");
 
     private final String description;
 

@@ -71,6 +71,11 @@ public final class Forker {
         return xen;
     }
 
+    /** Where this forker's names go. */
+    public DomainNames names() {
+        return names;
+    }
+
     /** One fork of {@code parent}. */
     public VmFork fork(int parent, ForkOptions options) {
         return fork(parent, 1, options, f -> { }).get(0);
@@ -258,7 +263,7 @@ public final class Forker {
     }
 
     /** PVH: an HVM container emulating nothing but the local APIC (libxl's type pvh). */
-    private boolean pvh(DomainInfo p) {
+    public boolean pvh(DomainInfo p) {
         return (p.emulationFlags() & ~xen.abi().constant("XEN_X86_EMU_LAPIC")) == 0;
     }
 

@@ -19,10 +19,10 @@ import org.xenfork.privcmd.Errno;
  * abi layouts ({@code hvm_save_descriptor}, {@code hvm_save_header},
  * {@code hvm_hw_cpu}, …), so a 4.21 LAPIC record is 32 bytes and a 4.20 one 24.
  *
- * <p>Only those record types have a handler here. Any other typecode (PIC,
- * IOAPIC, PIT, …, which real Xen also saves) is "unknown" to this hypervisor:
- * loading it or asking for it alone is {@code EINVAL}, as for a typecode
- * without a handler in Xen.
+ * <p>Only those record types ({@link #MODELLED}) have a handler here, although
+ * the ABI declares every type. Any other typecode (PIC, IOAPIC, PIT, …, which
+ * real Xen also saves) is "unknown" to this hypervisor: loading it or asking
+ * for it alone is {@code EINVAL}, as for a typecode without a handler in Xen.
  *
  * <p>Load follows each release: up to 4.18 {@code hvm_load} runs once and
  * applies records as it reads them, so a bad record leaves the earlier ones
@@ -38,6 +38,8 @@ final class HvmContext {
     private static final int END = 0;
     /** {@code XEN_X86_FPU_INITIALISED}, the only defined bit of {@code hvm_hw_cpu.flags}. */
     private static final long FPU_INITIALISED = 1;
+    /** The record types with a handler here: a guest's per-vCPU state (see the class comment). */
+    private static final Set<String> MODELLED = Set.of("CPU", "LAPIC", "LAPIC_REGS", "MTRR");
     /** Loaded with {@code hvm_load_entry_zeroextend}: shorter records are accepted (HVM.md §2, §4). */
     private static final Set<String> ZERO_EXTENDED = Set.of("CPU", "LAPIC");
     /** Their load handlers return -ENODEV unless the domain emulates a local APIC (vlapic.c). */
@@ -105,7 +107,7 @@ final class HvmContext {
         for (HvmSaveType t : abi.hvmSaveTypes()) {
             if (t.name().equals("HEADER")) {
                 hdr = t;
-            } else {
+            } else if (MODELLED.contains(t.name())) {
                 handlers.put(t.code(), t);
             }
         }

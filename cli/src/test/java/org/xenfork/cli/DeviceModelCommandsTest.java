@@ -1,0 +1,182 @@
+package org.xenfork.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.devicemodel.DeviceModelLauncher;
+import org.xenfork.sim.GuestSpec;
+import org.xenfork.sim.SimXen;
+import org.xenfork.testfixtures.FakeQmpServer;
+import org.xenfork.testfixtures.TestQemu;
+
+/**
+ * {@code save-devices-state}, {@code fork-launch-dm} and {@code fork-vm --launch-dm}
+ * at the command line: against a fake QMP server for the faults, a real QEMU for the
+ * save itself, and the refusals that must come before anything opens. Launching a
+ * QEMU for a real fork is the rig's (RigChecks).
+ */
+class DeviceModelCommandsTest extends CommandRunner {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path dir;
+
+    private FakeQmpServer qmp;
+
+    @BeforeEach
+    void start() throws IOException {
+        Files.createDirectories(dir.resolve("run"));
+        deviceModels = new DeviceModelLauncher.Settings(dir.resolve("run"), dir.resolve("log"), Duration.ofSeconds(5),
+                Duration.ofSeconds(5));
+        qmp = FakeQmpServer.start(dir.resolve("run/qmp-libxl-1"));
+    }
+
+    @AfterEach
+    void stop() {
+        qmp.close();
+    }
+
+    /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running). */
+    private static SimXen machine(XenRelease release) {
+        SimXen x = SimXen.create(release);
+        x.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
+        x.addGuest(GuestSpec.hvm("web", 1, 65536));
+        return x;
+    }
+
+    private List<String> leftovers() throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.contains(".part")).toList();
+        }
+    }
+
+    @Test
+    void savesByDomainNameAtomicallyWithMode0600() throws IOException {
+        Path file = dir.resolve("p.state");
+        Run r = xenfork(DeviceModelCommandsTest::machine, "--backend", "sim", "--json", "save-devices-state",
+                "--domid", "parent", file.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Files.readAllBytes(file)).startsWith(0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+        JsonNode j = JSON.readTree(r.out());
+        assertThat(j.get("file").asText()).isEqualTo(file.toString());
+        assertThat(j.get("bytes").asLong()).isEqualTo(Files.size(file));
+        assertThat(r.err()).contains("saved " + Files.size(file) + " bytes").doesNotContain("running");
+        FakeQmpServer.Received save = qmp.received().stream()
+                .filter(c -> c.command().equals("xen-save-devices-state")).findFirst().orElseThrow();
+        assertThat(save.arguments().get("live").asBoolean()).as("a fork's parent keeps its disks").isFalse();
+        assertThat(save.arguments().get("filename").asText()).as("QEMU writes a temporary file beside the target")
+                .startsWith(dir.resolve(".p.state.").toString()).endsWith(".part");
+        assertThat(leftovers()).isEmpty();
+    }
+
+    @Test
+    void liveAndARunningGuestAreSaid() throws IOException {
+        qmp.close();
+        qmp = FakeQmpServer.start(dir.resolve("run/qmp-libxl-2"));
+        Run r = xenfork(DeviceModelCommandsTest::machine, "--backend", "sim", "save-devices-state", "--live",
+                "--domid", "2", dir.resolve("w.state").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).isEmpty();
+        assertThat(r.err()).contains("domain 2 is running").contains("xenfork pause 2 first");
+        assertThat(qmp.received().stream().filter(c -> c.command().equals("xen-save-devices-state"))
+                .map(c -> c.arguments().get("live").asBoolean())).containsExactly(true);
+    }
+
+    @Test
+    void qemuRefusalIsExit1AndLeavesNoFile() throws IOException {
+        qmp.inject("xen-save-devices-state", new FakeQmpServer.Fault.ErrorReply("GenericError", "An IO error has occurred"));
+        Path file = dir.resolve("p.state");
+        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", qmp.socket().toString(),
+                file.toString());
+        assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
+        assertThat(r.err()).contains("save the device state (QMP xen-save-devices-state) failed")
+                .contains("An IO error has occurred").contains("no file was left at " + file);
+        assertThat(file).doesNotExist();
+        assertThat(leftovers()).isEmpty();
+    }
+
+    @Test
+    void qemuGoneMidSaveLeavesNoFile() throws IOException {
+        qmp.inject("xen-save-devices-state", new FakeQmpServer.Fault.Disconnect());
+        Path file = dir.resolve("p.state");
+        Files.writeString(file, "older state, kept");
+        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", qmp.socket().toString(),
+                file.toString());
+        assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
+        assertThat(r.err()).contains("xen-save-devices-state");
+        assertThat(Files.readString(file)).as("a failed save leaves the old file as it was").isEqualTo("older state, kept");
+        assertThat(leftovers()).isEmpty();
+    }
+
+    @Test
+    void savesARealQemusDeviceState() throws IOException {
+        try (TestQemu q = TestQemu.builder(dir).name("save").start()) {
+            Path file = dir.resolve("real.state");
+            Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", q.qmpSocket().toString(),
+                    file.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            byte[] b = Files.readAllBytes(file);
+            assertThat(b).startsWith(0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3);
+            assertThat(b.length).as("a pc machine's devices").isGreaterThan(10_000);
+            assertThat(b[b.length - 1]).as("QEMU_VM_EOF").isZero();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "save-devices-state --domid 9 x                  | 1 | ESRCH",
+        "save-devices-state --domid 2 x                  | 2 | no QMP socket at",
+        "save-devices-state --qmp /nonexistent/q x       | 2 | no QMP socket at /nonexistent/q",
+        "save-devices-state --qmp a --domid 1 x          | 2 | mutually exclusive",
+        "save-devices-state x                            | 2 | Missing required argument",
+        "save-devices-state --domid 0x zz                | 2 | 0x",
+    })
+    void saveRefusals(String args, int code, String message) {
+        Run r = xenfork(DeviceModelCommandsTest::machine, ("--backend sim " + args).split(" "));
+        assertThat(r.code()).as(r.err()).isEqualTo(code);
+        assertThat(r.err()).contains(message);
+    }
+
+    @Test
+    void launchRefusalsComeBeforeAnyDeviceOpens() throws IOException {
+        Path cfg = dir.resolve("f.cfg");
+        Files.writeString(cfg, "name = 'f'\ntype = 'hvm'\nmemory = 64\nvif = [ 'bridge=xenbr0' ]\n");
+        Path state = dir.resolve("p.state");
+        Files.write(state, new byte[] {0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0});
+        Path good = dir.resolve("g.cfg");
+        Files.writeString(good, "name = 'f'\ntype = 'hvm'\nmemory = 64\n");
+        String[][] cases = {
+            {"fork-launch-dm", "3"}, {"needs -C CONFIG"},
+            {"fork-launch-dm", "-C", cfg.toString(), "-Q", state.toString(), "3"}, {cfg + ":4: vif: network devices"},
+            {"fork-launch-dm", "-C", good.toString(), "-Q", cfg.toString(), "3"}, {"QEVM"},
+            {"fork-launch-dm", "-C", dir.resolve("none.cfg").toString(), "-Q", state.toString(), "3"}, {"not a regular file"},
+            {"--backend", "sim", "fork-launch-dm", "-C", good.toString(), "-Q", state.toString(), "3"}, {"--backend sim has no QEMU"},
+            {"fork-vm", "--launch-dm", "yes", "-C", good.toString(), "-Q", state.toString(), "--count", "2", "1"},
+            {"--launch-dm yes makes one fork"},
+            {"fork-vm", "--launch-dm", "late", "-C", good.toString(), "-Q", state.toString(), "--name", "x", "3"},
+            {"--launch-dm late starts a QEMU for an existing fork"},
+            {"fork-vm", "-C", good.toString(), "1"}, {"need --launch-dm yes|late"},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            Run r = xenfork(DeviceModelCommandsTest::machine, cases[i]);
+            assertThat(r.code()).as(String.join(" ", cases[i]) + ": " + r.err()).isEqualTo(Main.EXIT_USAGE);
+            assertThat(r.err()).contains(cases[i + 1][0]);
+            assertThat(sim).as("refused before any hypervisor was opened").isNull();
+        }
+    }
+}

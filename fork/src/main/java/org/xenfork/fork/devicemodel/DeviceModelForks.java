@@ -1,0 +1,140 @@
+package org.xenfork.fork.devicemodel;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.xenfork.fork.ForkException;
+import org.xenfork.fork.ForkOptions;
+import org.xenfork.fork.ForkRequestException;
+import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.Forker;
+import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.DomainInfo;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.qmp.QmpClient;
+
+/**
+ * The device-model half of forking, as the posted {@code xl fork-vm} does it: a
+ * fork with its own QEMU started right away ({@code --launch-dm yes}), or a QEMU
+ * for an existing fork that turned out to need devices ({@code --launch-dm late},
+ * {@code fork-launch-dm}). The QEMU loads the device state the parent's QEMU saved
+ * ({@link DeviceStateFile}) while both domains are paused, so devices and memory
+ * are from the same instant.
+ *
+ * <pre>{@code
+ * var forks = new DeviceModelForks(forker, launcher);
+ * VmFork f = forks.fork(parent, ForkOptions.DEFAULT.named("web-1"), cfg, Path.of("parent.state"));
+ * }</pre>
+ */
+public final class DeviceModelForks {
+    /** How long the QMP {@code cont} of a QEMU held with {@code -S} may take. */
+    private static final Duration QMP_TIMEOUT = Duration.ofSeconds(10);
+
+    private final Forker forker;
+    private final DeviceModelLauncher launcher;
+
+    public DeviceModelForks(Forker forker, DeviceModelLauncher launcher) {
+        this.forker = forker;
+        this.launcher = launcher;
+    }
+
+    /**
+     * Forks the paused {@code parent} and starts the fork's QEMU with the parent's
+     * saved device state; the fork runs once its QEMU does, unless
+     * {@link ForkOptions#leavePaused}. If QEMU fails, the fork is destroyed.
+     *
+     * @throws ForkRequestException the parent is not paused (its device state would
+     *         not match its memory), or the config does not fit it; nothing changed
+     */
+    public VmFork fork(int parent, ForkOptions options, DeviceModelConfig cfg, Path saveFile) throws IOException {
+        DeviceStateFile.check(saveFile);
+        DomainInfo p = forker.hypervisor().domainInfo(parent);
+        if (!p.has(DomainInfo.PAUSED)) {
+            throw new ForkRequestException("parent " + parent + " is running: pause it before saving its device state "
+                    + "(xenfork pause " + parent + "; xenfork save-devices-state --domid " + parent + " FILE), so that "
+                    + "the state in " + saveFile + " matches the memory the fork gets");
+        }
+        fits(parent, p, cfg);
+        ForkOptions held = options.paused().named(options.name() != null ? options.name() : cfg.name());
+        VmFork f = forker.fork(parent, held);
+        DeviceModel dm;
+        try {
+            dm = launcher.launch(f.domid(), cfg, saveFile);
+        } catch (IOException | RuntimeException e) {
+            try {
+                f.destroy();
+            } catch (RuntimeException d) {
+                e.addSuppressed(d);
+                throw e;
+            }
+            if (e instanceof ForkException fe) {
+                throw new ForkException(fe.step(), (Exception) fe.getCause(), fe.rollback() + ", fork " + f.domid()
+                        + " destroyed");
+            }
+            throw e;
+        }
+        if (!options.leavePaused()) {
+            run(f.domid(), dm);
+        }
+        return f;
+    }
+
+    /**
+     * Starts a QEMU for the existing fork {@code fork} with the parent's saved device
+     * state, and lets the fork run unless {@code leavePaused}. A fork without a name
+     * gets the config's. If QEMU fails, the fork stays as it was.
+     */
+    public DeviceModel launch(int fork, DeviceModelConfig cfg, Path saveFile, boolean leavePaused) throws IOException {
+        DeviceStateFile.check(saveFile);
+        if (fork == 0) {
+            throw new ForkRequestException("domain 0 is the control domain, not a fork");
+        }
+        DomainInfo d = forker.hypervisor().domainInfo(fork);
+        fits(fork, d, cfg);
+        if (forker.names().name(fork).isEmpty()) {
+            List<Integer> holders = forker.names().byName(forker.hypervisor().domains().stream()
+                    .map(DomainInfo::domid).toList()).getOrDefault(cfg.name(), List.of());
+            if (!holders.isEmpty()) {
+                throw new ForkRequestException("name '" + cfg.name() + "' (the config's) is taken by domain "
+                        + holders.get(0) + "; give the fork's config its own name");
+            }
+            forker.names().assign(fork, cfg.name(), false);
+        }
+        DeviceModel dm = launcher.launch(fork, cfg, saveFile);
+        if (!leavePaused) {
+            run(fork, dm);
+        }
+        return dm;
+    }
+
+    /** A device model must be the parent's: same vCPU count, an HVM domain with emulated devices. */
+    private void fits(int domid, DomainInfo d, DeviceModelConfig cfg) {
+        if (!d.has(DomainInfo.HVM_GUEST) || forker.pvh(d)) {
+            throw new ForkRequestException("domain " + domid + " is not an HVM guest with emulated devices "
+                    + "(PV or PVH); it has no device model to launch");
+        }
+        if (cfg.maxVcpus() != d.maxVcpus()) {
+            throw new ForkRequestException("the config gives " + cfg.maxVcpus() + " vCPUs (maxvcpus, else vcpus) but "
+                    + "domain " + domid + " has " + d.maxVcpus() + "; the fork's device model must match its parent");
+        }
+    }
+
+    /** QEMU may hold the guest ({@code -S} in its arguments): let it go, then unpause the domain, as xl unpause does. */
+    private void run(int domid, DeviceModel dm) throws IOException {
+        if (dm.status().equals("paused")) {
+            try (QmpClient c = QmpClient.connect(dm.qmp(), QMP_TIMEOUT)) {
+                c.cont(QMP_TIMEOUT);
+            }
+        }
+        Hypervisor xen = forker.hypervisor();
+        if (xen.domainInfo(domid).has(DomainInfo.PAUSED)) {
+            try {
+                xen.unpauseDomain(domid);
+            } catch (RuntimeException e) {
+                throw new ForkException(ForkStep.UNPAUSE, e, "the fork and its device model are kept, paused: "
+                        + "xenfork unpause " + domid);
+            }
+        }
+    }
+}

@@ -1,0 +1,420 @@
+package org.xenfork.qmp;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * A QMP client for one QEMU socket (QEMU's {@code -qmp unix:PATH,server=on}), on Netty's native epoll
+ * transport. {@link #connect} reads the greeting and negotiates capabilities (none are enabled); the client
+ * it returns is ready for commands.
+ *
+ * <ul>
+ * <li>Commands carry ids unique per client; replies are matched by id. Any number of threads may issue
+ *     commands at once; QEMU answers them in order.</li>
+ * <li>Every command has its own timeout. A timed-out command's late reply is dropped, never taken for
+ *     another command's.</li>
+ * <li>Events go to listeners ({@link #addEventListener}) in order, on one thread of the client's own,
+ *     never to a command.</li>
+ * <li>A QMP error reply is a {@link QmpErrorException} carrying the error class and {@code desc}; the
+ *     connection stays usable. A protocol error ({@link QmpProtocolException}) or QEMU going away
+ *     ({@link QmpClosedException}) ends the connection: pending commands fail, later ones fail at once.</li>
+ * <li>Messages longer than {@link QmpOptions#maxMessageBytes()} (1 MiB by default) are refused.</li>
+ * </ul>
+ *
+ * <p>Threading: all clients of a JVM share one epoll thread (see {@code QmpEventLoop}); it exists while at
+ * least one client is open, and for a linger of 1 s after the last one closed. Futures from {@link #executeAsync} complete on that thread: dependent stages
+ * added with non-async methods run there and must not block (use the {@code *Async} variants, or
+ * {@link #execute}). {@link #execute} refuses to run on that thread, where it would wait for itself.
+ * Layering and figures: docs/QMP.md.
+ */
+public final class QmpClient implements AutoCloseable {
+
+    /** QMP command names: letters, digits, '-', '_', and '.' (downstream prefixes such as __com.redhat_). */
+    private static final Pattern COMMAND = Pattern.compile("[A-Za-z0-9_.-]{1,128}");
+    /** How long {@link #execute} waits beyond the command's timeout for the event loop to time it out. */
+    private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(2);
+    private static final int SUN_PATH_MAX = 107; // sockaddr_un.sun_path holds 108 bytes with the NUL
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+
+    private final Path socket;
+    private final QmpOptions options;
+    private final EventLoopGroup group;
+    private final Channel channel;
+    private final QmpSession session;
+    private final EventDispatcher events;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile QmpGreeting greeting;
+
+    private QmpClient(Path socket, QmpOptions options, EventLoopGroup group, Channel channel, QmpSession session,
+                      EventDispatcher events) {
+        this.socket = socket;
+        this.options = options;
+        this.group = group;
+        this.channel = channel;
+        this.session = session;
+        this.events = events;
+    }
+
+    /** {@link #connect(Path, Duration, QmpOptions)} with {@link QmpOptions#DEFAULTS}. */
+    public static QmpClient connect(Path socket, Duration timeout) throws IOException {
+        return connect(socket, timeout, QmpOptions.DEFAULTS);
+    }
+
+    /**
+     * Connects to QEMU's QMP socket, reads the greeting and sends {@code qmp_capabilities}, all within
+     * {@code timeout}.
+     *
+     * @throws java.nio.file.NoSuchFileException if {@code socket} does not exist
+     * @throws QmpTimeoutException if no greeting (or no reply to {@code qmp_capabilities}) came in time;
+     *         the message names the socket and what was missing
+     * @throws IOException if {@code socket} is not a Unix socket, nobody listens on it, it does not speak
+     *         QMP, or native epoll is unavailable
+     */
+    public static QmpClient connect(Path socket, Duration timeout, QmpOptions options) throws IOException {
+        requirePositive(timeout);
+        Objects.requireNonNull(options, "options");
+        long deadline = System.nanoTime() + Texts.nanos(timeout);
+        Path path = socket.toAbsolutePath();
+        checkSocket(path);
+        EventLoopGroup group = QmpEventLoop.acquire();
+        EventDispatcher events = new EventDispatcher(options.eventQueueCapacity(), path.toString());
+        QmpSession session = new QmpSession(path.toString(), options.maxInFlight(), events, deadline);
+        ChannelFuture connecting;
+        try {
+            connecting = new Bootstrap()
+                    .group(group)
+                    .channel(EpollDomainSocketChannel.class)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.max(1, Math.min(Integer.MAX_VALUE, Texts.nanos(timeout) / 1_000_000)))
+                    .handler(new ChannelInitializer<EpollDomainSocketChannel>() {
+                        @Override
+                        protected void initChannel(EpollDomainSocketChannel ch) {
+                            ch.pipeline()
+                                    .addLast("framing", new QmpFrameDecoder(options.maxMessageBytes()))
+                                    .addLast("json", new QmpMessageDecoder())
+                                    .addLast("commands", new QmpCommandEncoder())
+                                    .addLast("session", session);
+                        }
+                    })
+                    .connect(new DomainSocketAddress(path.toString()));
+        } catch (RuntimeException | Error e) {
+            events.close();
+            QmpEventLoop.release(group, Duration.ofSeconds(1));
+            throw e;
+        }
+        QmpClient client = new QmpClient(path, options, group, connecting.channel(), session, events);
+        boolean ready = false;
+        try {
+            client.awaitConnected(connecting, deadline, timeout);
+            client.awaitReady(deadline, timeout);
+            ready = true;
+            return client;
+        } finally {
+            if (!ready) {
+                client.close();
+            }
+        }
+    }
+
+    private static void checkSocket(Path path) throws IOException {
+        int length = path.toString().getBytes(StandardCharsets.UTF_8).length;
+        if (length > SUN_PATH_MAX) {
+            throw new IOException("QMP socket path " + path + " is " + length + " bytes; a Unix socket address holds at most "
+                    + SUN_PATH_MAX);
+        }
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode");
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(path.toString(), null,
+                    "no such QMP socket (is QEMU running with -qmp unix:" + path + ",server=on?)");
+        }
+        if ((mode & S_IFMT) != S_IFSOCK) {
+            throw new IOException(path + " is not a Unix socket (it is " + kind(mode) + "), so it cannot be a QMP socket");
+        }
+    }
+
+    private static String kind(int mode) {
+        return switch (mode & S_IFMT) {
+            case 0100000 -> "a regular file";
+            case 0040000 -> "a directory";
+            case 0010000 -> "a FIFO";
+            case 0020000 -> "a character device";
+            case 0060000 -> "a block device";
+            default -> "of file type 0" + Integer.toOctalString(mode & S_IFMT);
+        };
+    }
+
+    private void awaitConnected(ChannelFuture connecting, long deadline, Duration timeout) throws IOException {
+        try {
+            if (!connecting.await(remaining(deadline), TimeUnit.NANOSECONDS)) {
+                throw new QmpTimeoutException("connect", timeout, "connecting to the QMP socket " + socket
+                        + " took longer than " + Texts.duration(timeout));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted connecting to the QMP socket " + socket);
+        }
+        if (!connecting.isSuccess()) {
+            Throwable cause = connecting.cause();
+            throw new IOException("cannot connect to the QMP socket " + socket + ": " + cause.getMessage()
+                    + (cause instanceof ConnectException ? " (nobody listens on it: is QEMU still running? its socket file "
+                    + "outlives it)" : ""), cause);
+        }
+    }
+
+    /** Waits for the greeting and the reply to {@code qmp_capabilities}, which the event loop sends itself. */
+    private void awaitReady(long deadline, Duration timeout) throws IOException {
+        try {
+            session.capabilities().get(remaining(deadline), TimeUnit.NANOSECONDS);
+            greeting = session.greeting().getNow(null);
+            return;
+        } catch (TimeoutException e) {
+            if (!session.greeting().isDone()) {
+                throw noGreeting(timeout);
+            }
+            throw capabilitiesTimeout(timeout, null);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted waiting for the QMP greeting from " + socket);
+        } catch (ExecutionException e) {
+            Throwable why = e.getCause();
+            if (session.greeting().isCompletedExceptionally()) {
+                throw greetingFailed(why);
+            }
+            if (why instanceof QmpTimeoutException t) {
+                throw capabilitiesTimeout(timeout, t);
+            }
+            if (why instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException("connecting to " + socket + " failed: " + why, why);
+        }
+    }
+
+    private QmpTimeoutException noGreeting(Duration timeout) {
+        return new QmpTimeoutException("QMP greeting", timeout, "no QMP greeting from " + socket + " within "
+                + Texts.duration(timeout) + " — is it a QMP socket? (QEMU serves one QMP client at a time: "
+                + "is another client connected?)");
+    }
+
+    private QmpTimeoutException capabilitiesTimeout(Duration timeout, Throwable cause) {
+        return new QmpTimeoutException("qmp_capabilities", timeout, "QEMU on " + socket
+                + " sent its greeting but did not answer qmp_capabilities within " + Texts.duration(timeout), cause);
+    }
+
+    private IOException greetingFailed(Throwable why) {
+        if (why instanceof QmpProtocolException p) {
+            Throwable detail = p.getCause() != null ? p.getCause() : p;
+            return new QmpProtocolException("no QMP greeting from " + socket + " — is it a QMP socket? "
+                    + detail.getMessage(), p);
+        }
+        return new QmpClosedException(socket + " closed the connection before sending a QMP greeting — is it a QMP "
+                + "socket? (" + why.getMessage() + ")", why);
+    }
+
+    /** The greeting QEMU sent on this connection. */
+    public QmpGreeting greeting() {
+        return greeting;
+    }
+
+    /** The socket, as an absolute path. */
+    public Path socket() {
+        return socket;
+    }
+
+    /** The bounds this client was opened with. */
+    public QmpOptions options() {
+        return options;
+    }
+
+    /** An empty arguments object to fill in. */
+    public static ObjectNode arguments() {
+        return JsonNodeFactory.instance.objectNode();
+    }
+
+    /**
+     * Runs {@code command} and returns its {@code return} value ({@code {}} for commands without data).
+     *
+     * @param arguments the command's arguments, or null for none
+     * @throws QmpErrorException QEMU refused the command (the connection stays usable)
+     * @throws QmpTimeoutException no reply within {@code timeout}
+     * @throws QmpProtocolException the peer broke the protocol (the connection is closed)
+     * @throws QmpClosedException the connection is gone
+     * @throws IllegalStateException if called on the client's event-loop thread
+     */
+    public JsonNode execute(String command, ObjectNode arguments, Duration timeout) throws IOException {
+        if (channel.eventLoop().inEventLoop()) {
+            throw new IllegalStateException("QmpClient.execute(" + command + ") called on the QMP event loop, where it "
+                    + "would wait for itself; use executeAsync there");
+        }
+        CompletableFuture<JsonNode> reply = executeAsync(command, arguments, timeout);
+        try {
+            return reply.get(Texts.nanos(timeout) + GRACE_NANOS, TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            Throwable why = e.getCause();
+            if (why instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException(command + " failed on " + socket + ": " + why, why);
+        } catch (TimeoutException e) {
+            // The event loop times every command out itself; reaching this means it is stuck.
+            throw new QmpTimeoutException(command, timeout, "no reply to " + command + " from QEMU on " + socket
+                    + " within " + Texts.duration(timeout) + ", and the QMP event loop did not time it out (blocked?)");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted waiting for the reply to " + command + " from " + socket);
+        }
+    }
+
+    /**
+     * Sends {@code command} and returns a future for its {@code return} value, failed with the same
+     * exceptions {@link #execute} throws. It completes on the QMP event-loop thread.
+     *
+     * @throws IllegalArgumentException for a malformed command name, a non-positive timeout, or arguments
+     *         longer than {@link QmpOptions#maxMessageBytes()}
+     */
+    public CompletableFuture<JsonNode> executeAsync(String command, ObjectNode arguments, Duration timeout) {
+        Objects.requireNonNull(command, "command");
+        if (!COMMAND.matcher(command).matches()) {
+            throw new IllegalArgumentException("not a QMP command name: \"" + Texts.excerpt(command, 80) + "\"");
+        }
+        requirePositive(timeout);
+        byte[] head = head(command, arguments);
+        if (head.length + 32 > options.maxMessageBytes()) {
+            throw new IllegalArgumentException(command + " with these arguments is " + head.length
+                    + " bytes, over the QMP message bound of " + Texts.bytes(options.maxMessageBytes())
+                    + " (QmpOptions.maxMessageBytes)");
+        }
+        return session.submit(command, head, timeout);
+    }
+
+    private static byte[] head(String command, ObjectNode arguments) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(64);
+        out.writeBytes(("{\"execute\":\"" + command + "\"").getBytes(StandardCharsets.US_ASCII));
+        if (arguments != null) {
+            out.writeBytes(",\"arguments\":".getBytes(StandardCharsets.US_ASCII));
+            try {
+                QmpJson.write(arguments, out);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("cannot serialise the arguments of " + command + ": " + e.getMessage(), e);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * {@code xen-save-devices-state}: QEMU writes the state of all its devices (not RAM, not disks) to
+     * {@code file}, which it opens itself (so the path is made absolute here, and it must be writable by
+     * QEMU). {@code live = false} leaves the VM's disk images active, which a parent that keeps running
+     * needs; {@code live = true} inactivates them when the VM was stopped (QMP.md).
+     */
+    public void saveDevicesState(Path file, boolean live, Duration timeout) throws IOException {
+        ObjectNode args = arguments();
+        args.put("filename", file.toAbsolutePath().toString());
+        args.put("live", live);
+        execute("xen-save-devices-state", args, timeout);
+    }
+
+    /** {@code query-status}: the run state, e.g. {@code prelaunch}, {@code inmigrate}, {@code paused}, {@code running}. */
+    public String queryStatus(Duration timeout) throws IOException {
+        JsonNode reply = execute("query-status", null, timeout);
+        JsonNode status = reply == null ? null : reply.get("status");
+        if (status == null || !status.isTextual()) {
+            throw new QmpProtocolException("query-status reply from " + socket + " has no status: "
+                    + Texts.excerpt(QmpJson.text(reply), 200));
+        }
+        return status.textValue();
+    }
+
+    /** {@code cont}: resume the VM (QEMU sends a RESUME event). */
+    public void cont(Duration timeout) throws IOException {
+        execute("cont", null, timeout);
+    }
+
+    /** {@code stop}: pause the VM (a STOP event if it was running). */
+    public void stop(Duration timeout) throws IOException {
+        execute("stop", null, timeout);
+    }
+
+    /**
+     * Registers {@code listener} for every event from now on. Listeners run one at a time, in event
+     * order, on a thread of this client's own (never the event loop), so they may issue commands. An
+     * exception from a listener is logged and delivery goes on.
+     *
+     * @throws IllegalStateException if the client is closed
+     */
+    public QmpSubscription addEventListener(Consumer<QmpEvent> listener) {
+        Objects.requireNonNull(listener, "listener");
+        return events.add(listener);
+    }
+
+    /** True until {@link #close()}, a protocol error or QEMU closing the connection. */
+    public boolean isOpen() {
+        return !closed.get() && session.isOpen();
+    }
+
+    /**
+     * Closes the connection: pending commands fail with a {@link QmpClosedException}, event delivery stops,
+     * and the shared event loop is released — if this was the JVM's last open client, its thread ends after
+     * the linger (1 s by default; see docs/QMP.md, Threading). Idempotent; also needed after QEMU went away,
+     * to release the event loop.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        session.closeByClient();
+        ChannelFuture closing = channel.close();
+        boolean onLoop = channel.eventLoop().inEventLoop();
+        if (!onLoop) {
+            closing.awaitUninterruptibly(2000);
+        }
+        events.close();
+        QmpEventLoop.release(group, Duration.ofSeconds(2));
+    }
+
+    private static long remaining(long deadline) {
+        return Math.max(0, deadline - System.nanoTime());
+    }
+
+    private static void requirePositive(Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("timeout must be positive: " + timeout);
+        }
+    }
+
+    @Override
+    public String toString() {
+        QmpGreeting g = greeting;
+        return "QmpClient[" + socket + (g == null ? "" : ", QEMU " + g.version()) + (isOpen() ? "" : ", closed") + "]";
+    }
+}

@@ -1,0 +1,41 @@
+package org.xenfork.qmp;
+
+/**
+ * Bounds of one QMP connection. {@link #DEFAULTS} suit a device model's socket.
+ *
+ * @param maxMessageBytes the longest message accepted from QEMU (one line of JSON, without its CRLF) and
+ *        sent to it; a longer one is a {@link QmpProtocolException} naming this bound. Default 1 MiB:
+ *        {@code query-qmp-schema}, the largest reply of QEMU 7.2, is about 200 KiB.
+ * @param eventQueueCapacity events received but not yet handed to listeners; if listeners fall this far
+ *        behind, the connection fails loudly rather than dropping events or growing without limit
+ * @param maxInFlight commands sent and not yet answered (timed-out ones count until QEMU answers them
+ *        or answers a later one); one more is refused with an {@link java.io.IOException}
+ */
+public record QmpOptions(int maxMessageBytes, int eventQueueCapacity, int maxInFlight) {
+
+    public static final QmpOptions DEFAULTS = new QmpOptions(1 << 20, 1024, 64);
+
+    public QmpOptions {
+        if (maxMessageBytes < 256) {
+            throw new IllegalArgumentException("maxMessageBytes must be at least 256 (a greeting fits): " + maxMessageBytes);
+        }
+        if (eventQueueCapacity < 1) {
+            throw new IllegalArgumentException("eventQueueCapacity must be positive: " + eventQueueCapacity);
+        }
+        if (maxInFlight < 1) {
+            throw new IllegalArgumentException("maxInFlight must be positive: " + maxInFlight);
+        }
+    }
+
+    public QmpOptions withMaxMessageBytes(int bytes) {
+        return new QmpOptions(bytes, eventQueueCapacity, maxInFlight);
+    }
+
+    public QmpOptions withEventQueueCapacity(int events) {
+        return new QmpOptions(maxMessageBytes, events, maxInFlight);
+    }
+
+    public QmpOptions withMaxInFlight(int commands) {
+        return new QmpOptions(maxMessageBytes, eventQueueCapacity, commands);
+    }
+}

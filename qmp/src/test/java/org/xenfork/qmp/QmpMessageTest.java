@@ -1,0 +1,123 @@
+package org.xenfork.qmp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+
+/** Meaning alone: what each JSON line is, with the exact JSON QEMU 7.2 sends (shared/reference/QMP.md). */
+class QmpMessageTest {
+
+    private static QmpMessage parse(String line) throws QmpProtocolException {
+        return QmpMessage.of(QmpMessageDecoder.parse(Unpooled.copiedBuffer(line, StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void theGreetingOfQemu72() throws Exception {
+        QmpMessage m = parse("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+                + "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}");
+        assertThat(m).isInstanceOf(QmpMessage.Greeting.class);
+        QmpGreeting g = ((QmpMessage.Greeting) m).greeting();
+        assertThat(g.version()).isEqualTo("7.2.22");
+        assertThat(g.packageName()).isEqualTo("Debian 1:7.2+dfsg-7+deb12u18+b3");
+        assertThat(g.capabilities()).containsExactly("oob");
+        assertThat(g.atLeast(7, 2)).isTrue();
+        assertThat(g.atLeast(7, 3)).isFalse();
+        assertThat(g.atLeast(6, 9)).isTrue();
+    }
+
+    @Test
+    void aGreetingWithoutVersionNumbersIsAProtocolError() {
+        assertThatThrownBy(() -> parse("{\"QMP\": {\"version\": {\"qemu\": {\"major\": \"7\"}}, \"capabilities\": []}}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("malformed QMP greeting");
+    }
+
+    @Test
+    void returnAndErrorKeepTheirIds() throws Exception {
+        QmpMessage r = parse("{\"return\": {\"status\": \"running\"}, \"id\": 7}");
+        assertThat(r).isInstanceOf(QmpMessage.Return.class);
+        assertThat(((QmpMessage.Return) r).id().longValue()).isEqualTo(7);
+        assertThat(((QmpMessage.Return) r).value().get("status").textValue()).isEqualTo("running");
+
+        QmpMessage e = parse("{\"id\": \"e5\", \"error\": {\"class\": \"CommandNotFound\", "
+                + "\"desc\": \"The command no-such-command has not been found\"}}");
+        assertThat(e).isInstanceOf(QmpMessage.Error.class);
+        QmpMessage.Error err = (QmpMessage.Error) e;
+        assertThat(err.id().textValue()).isEqualTo("e5");
+        assertThat(err.errorClass()).isEqualTo("CommandNotFound");
+        assertThat(err.desc()).isEqualTo("The command no-such-command has not been found");
+    }
+
+    @Test
+    void anEventIsAnEventEvenWithIdAndReturnMembers() throws Exception {
+        QmpMessage m = parse("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250}, \"event\": \"RESUME\", "
+                + "\"id\": 3, \"return\": {}}");
+        assertThat(m).isInstanceOf(QmpMessage.Event.class);
+        QmpEvent e = ((QmpMessage.Event) m).event();
+        assertThat(e.name()).isEqualTo("RESUME");
+        assertThat(e.data().isObject()).isTrue();
+        assertThat(e.data().size()).isZero();
+        assertThat(e.timestamp()).isEqualTo(Instant.ofEpochSecond(1700000000, 250_000));
+    }
+
+    @Test
+    void eventDataIsKept() throws Exception {
+        QmpEvent e = ((QmpMessage.Event) parse("{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
+                + "\"reason\": \"host-qmp-quit\"}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}")).event();
+        assertThat(e.data().get("reason").textValue()).isEqualTo("host-qmp-quit");
+    }
+
+    @Test
+    void whatIsNotOneOfTheFourKindsIsAProtocolError() {
+        assertThatThrownBy(() -> parse("[1,2]")).isInstanceOf(QmpProtocolException.class).hasMessageContaining("not an object");
+        assertThatThrownBy(() -> parse("{\"hello\": 1}")).isInstanceOf(QmpProtocolException.class)
+                .hasMessageContaining("neither greeting, reply nor event");
+        assertThatThrownBy(() -> parse("{\"return\": {}, \"error\": {\"class\": \"GenericError\"}}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("both return and error");
+        assertThatThrownBy(() -> parse("{\"error\": {\"desc\": \"no class\"}}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("without a class");
+        assertThatThrownBy(() -> parse("{\"event\": 5}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("without a name");
+    }
+
+    @Test
+    void garbageAndTrailingTokensAreNotJsonAndAreQuotedEscaped() {
+        assertThatThrownBy(() -> parse("\u0001\u00ffhello"))
+                .isInstanceOf(QmpProtocolException.class)
+                .hasMessageContaining("not JSON")
+                .hasMessageContaining("\\x01\\xc3\\xbfhello");
+        assertThatThrownBy(() -> parse("{\"return\": {}}}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("not JSON");
+        assertThatThrownBy(() -> parse("{\"return\": {}} {\"return\": {}}"))
+                .isInstanceOf(QmpProtocolException.class).hasMessageContaining("not JSON");
+    }
+
+    @Test
+    void errorClassesMapAndUnknownKeepsTheRawString() {
+        for (String wire : new String[] {"GenericError", "CommandNotFound", "DeviceNotActive", "DeviceNotFound", "KVMMissingCap"}) {
+            QmpErrorException e = new QmpErrorException("cmd", wire, "d");
+            assertThat(e.errorClass().name()).isEqualTo(wire);
+            assertThat(e.rawClass()).isEqualTo(wire);
+        }
+        QmpErrorException odd = new QmpErrorException("cmd", "MigrationExpected", "x");
+        assertThat(odd.errorClass()).isEqualTo(QmpErrorClass.UNKNOWN);
+        assertThat(odd.rawClass()).isEqualTo("MigrationExpected");
+        assertThat(QmpErrorClass.fromWire("UNKNOWN")).isEqualTo(QmpErrorClass.UNKNOWN);
+        assertThat(QmpErrorClass.fromWire(null)).isEqualTo(QmpErrorClass.UNKNOWN);
+        assertThat(new QmpErrorException("xen-save-devices-state", "GenericError",
+                "Unable to open /x: No such file or directory").getMessage())
+                .isEqualTo("QEMU refused xen-save-devices-state: GenericError: Unable to open /x: No such file or directory");
+    }
+
+    @Test
+    void texts() {
+        assertThat(Texts.duration(java.time.Duration.ofSeconds(5))).isEqualTo("5 s");
+        assertThat(Texts.duration(java.time.Duration.ofMillis(250))).isEqualTo("250 ms");
+        assertThat(Texts.duration(java.time.Duration.ofMillis(1500))).isEqualTo("1.5 s");
+        assertThat(Texts.bytes(1 << 20)).isEqualTo("1 MiB (1048576 bytes)");
+        assertThat(Texts.bytes(300)).isEqualTo("300 bytes");
+    }
+}
