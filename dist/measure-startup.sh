@@ -24,7 +24,15 @@ summary() { # label, args, microsecond values...
         printf "%-10s %-22s median %6.1f ms   p10 %6.1f   p90 %6.1f   (n=%d)\n", l, a, v[int((NR+1)/2)]/1000, v[int(NR*0.1)+1]/1000, v[int(NR*0.9)]/1000, NR }'
 }
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); load $(cut -d' ' -f1-3 /proc/loadavg)"
-for args in "--version" "abi versions" "--backend sim list"; do
+commands=("--version" "abi versions" "--backend sim list")
+if command -v qemu-system-x86_64 >/dev/null; then # one QMP command against a stock QEMU: Netty's cold start
+    qemu-system-x86_64 -machine pc,accel=tcg -m 64 -nographic -nodefaults -S -qmp "unix:$tmp/q.sock,server=on,wait=off" \
+        </dev/null >/dev/null 2>&1 &
+    qemu=$!; trap 'kill $qemu 2>/dev/null; rm -rf "$tmp"' EXIT
+    for i in $(seq 1 100); do [ -S "$tmp/q.sock" ] && break; sleep 0.1; done
+    commands+=("save-devices-state --qmp $tmp/q.sock $tmp/d.state")
+fi
+for args in "${commands[@]}"; do
     a=(); b=(); c=()
     for ((i = 0; i < RUNS; i++)); do   # interleaved, so drift in the machine's speed hits all three alike
         # shellcheck disable=SC2086
@@ -34,7 +42,8 @@ for args in "--version" "abi versions" "--backend sim list"; do
         # shellcheck disable=SC2086
         c+=("$(run_ms "X=1" "$root/bin/xenfork" $args)")
     done
-    summary "no CDS" "$args" "${a[@]}"; summary "JDK CDS" "$args" "${b[@]}"; summary "full CDS" "$args" "${c[@]}"
+    name=${args%% --qmp*}
+    summary "no CDS" "$name" "${a[@]}"; summary "JDK CDS" "$name" "${b[@]}"; summary "full CDS" "$name" "${c[@]}"
 done
 hello=$(mktemp -d); printf 'public class Hello { public static void main(String[] a) { System.out.println("hi"); } }\n' > "$hello/Hello.java"
 if command -v javac >/dev/null; then

@@ -38,6 +38,7 @@ check concurrent-first    0 '^ok$'                sh -c "'$fresh/bin/xenfork' --
     ls -A '$fresh/lib' | grep -q '^\.xenfork' && exit 1; [ -f '$fresh/lib/xenfork.jsa' ] && echo ok"
 # The archive made by those first runs, used (in a path without blanks: in one with a blank, JDK 17 archives
 # the JDK's classes but not xenfork's, which the launcher survives, as the checks above show).
+check classlist-qmp       0 'netty classes'       sh -c "n=\$(grep -c '^io/netty/' '$fresh/lib/xenfork.classlist'); [ \$n -ge 100 ] && echo \"\$n netty classes\""
 check cds-made-here       0 "^$fresh [0-9]+:[0-9]+\$" cat "$fresh/lib/xenfork.jsa.stamp"
 check cds-used            0 'picocli\.CommandLine source: shared objects file' \
                                                   bare env XENFORK_JAVA_OPTS="-Xshare:on -Xlog:class+load=info" "$fresh/bin/xenfork" --version
