@@ -85,15 +85,9 @@ public final class QmpLatency {
             System.out.println("BENCHINFO n=" + n + " warmup=" + warmup + " processes=" + processes + " java="
                     + System.getProperty("java.version") + " load=" + load());
 
-            long t0 = System.nanoTime();
-            QmpClient cold = QmpClient.connect(sa, T);
-            long t1 = System.nanoTime();
-            cold.saveDevicesState(save, false, T);
-            long t2 = System.nanoTime();
-            cold.close();
-            long t3 = System.nanoTime();
+            long[][] cold = javaRounds(sa, save, 1);
             System.out.printf("BENCH name=java.cold.connect us=%.1f%nBENCH name=java.cold.save us=%.1f%n"
-                    + "BENCH name=java.cold.close us=%.1f%n", (t1 - t0) / 1e3, (t2 - t1) / 1e3, (t3 - t2) / 1e3);
+                    + "BENCH name=java.cold.close us=%.1f%n", cold[0][0] / 1e3, cold[1][0] / 1e3, cold[2][0] / 1e3);
             System.out.println("BENCHINFO save file " + Files.size(save) + " bytes, QEMU " + greetingVersion(sa));
 
             // The second connect in this JVM: classes loaded, the event loop still lingering, code still cold.
@@ -241,16 +235,10 @@ public final class QmpLatency {
             throw new IOException("native epoll unavailable", io.netty.channel.epoll.Epoll.unavailabilityCause());
         }
         for (int round = 1; round <= 3; round++) {
-            long a = System.nanoTime();
-            QmpClient c = QmpClient.connect(socket, T);
-            long b = System.nanoTime();
-            c.saveDevicesState(save, false, T);
-            long d = System.nanoTime();
-            c.close();
-            long e = System.nanoTime();
-            line.append(" connect").append(round).append("_us=").append((b - a) / 1000)
-                    .append(" save").append(round).append("_us=").append((d - b) / 1000)
-                    .append(" close").append(round).append("_us=").append((e - d) / 1000);
+            long[][] r = javaRounds(socket, save, 1);
+            line.append(" connect").append(round).append("_us=").append(r[0][0] / 1000)
+                    .append(" save").append(round).append("_us=").append(r[1][0] / 1000)
+                    .append(" close").append(round).append("_us=").append(r[2][0] / 1000);
         }
         System.out.println(line);
     }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.Forker;
@@ -80,7 +81,12 @@ abstract class Backend implements AutoCloseable {
 
     /** The fork workflows over this backend; what they tell the user goes to {@code err}. */
     Forker forker(PrintWriter err) {
-        return new Forker(hypervisor, names(), notice -> err.println("xenfork: " + notice));
+        return new Forker(hypervisor, names(), notices(err));
+    }
+
+    /** What the library tells the user, as a line on {@code err}. */
+    static Consumer<String> notices(PrintWriter err) {
+        return notice -> err.println("xenfork: " + notice);
     }
 
     /** The one domain xenstore (or the simulator) gives this name; exit 2 if none or several. */

@@ -1,5 +1,6 @@
 package org.xenfork.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -74,8 +75,8 @@ final class ForkLaunchDmCommand implements Runnable {
         }
     }
 
-    static com.fasterxml.jackson.databind.node.ObjectNode json(DeviceModel dm) {
-        var o = AbiCommand.JSON.createObjectNode().put("domid", dm.domid());
+    static ObjectNode json(DeviceModel dm) {
+        ObjectNode o = AbiCommand.JSON.createObjectNode().put("domid", dm.domid());
         o.putObject("dm").put("pid", dm.pid()).put("qmp", dm.qmp().toString()).put("log", dm.log().toString());
         return o;
     }

@@ -36,8 +36,7 @@ final class PrivcmdBackend extends Backend {
 
     @Override
     DeviceModelLauncher deviceModels(PrintWriter err, DeviceModelLauncher.Settings settings) {
-        return new DeviceModelLauncher(names.client("a QEMU device model", ""), settings,
-                notice -> err.println("xenfork: " + notice));
+        return new DeviceModelLauncher(names.client("a QEMU device model", ""), settings, notices(err));
     }
 
     @Override
@@ -47,8 +46,7 @@ final class PrivcmdBackend extends Backend {
             return;
         }
         try {
-            String done = new DeviceModelLauncher(xs.get(), settings, notice -> err.println("xenfork: " + notice))
-                    .stop(domid);
+            String done = new DeviceModelLauncher(xs.get(), settings, notices(err)).stop(domid);
             if (!done.isEmpty()) {
                 err.println("xenfork: domain " + domid + "'s device model: " + done);
             }

@@ -29,7 +29,7 @@ public final class ForkException extends RuntimeException {
     }
 
     /** The same failure, with one more thing that was done about it. */
-    ForkException withRollback(String more) {
+    public ForkException withRollback(String more) {
         ForkException e = new ForkException(step, (Exception) getCause(), rollback.isEmpty() ? more : rollback + "; " + more,
                 kept);
         for (Throwable t : getSuppressed()) {

@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
 import org.xenfork.xenstore.XenstoreClient;
-import org.xenfork.xenstore.XenstoreException;
-import org.xenfork.xenstore.XsError;
 import org.xenfork.xenstore.XsPermission;
 
 /**
@@ -45,18 +43,8 @@ public final class XenstoreDomainNames implements DomainNames {
 
     @Override
     public void remove(int domid) throws IOException {
-        rmIfThere(home(domid));
-        rmIfThere(libxl(domid));
-    }
-
-    private void rmIfThere(String path) throws IOException {
-        try {
-            client.rm(path);
-        } catch (XenstoreException e) {
-            if (!e.is(XsError.ENOENT)) { // oxenstored answers ENOENT where C xenstored acks
-                throw e;
-            }
-        }
+        client.rmIfPresent(home(domid));
+        client.rmIfPresent(libxl(domid));
     }
 
     private static String home(int domid) {

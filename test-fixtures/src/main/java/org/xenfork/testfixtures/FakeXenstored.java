@@ -500,7 +500,7 @@ public final class FakeXenstored implements AutoCloseable {
                         checkAccess(node, 'w', clientDomid);
                     }
                     node.value = value;
-                    return changedBy(WRITE, tx, created, path);
+                    return changedBy(WRITE, tx, created, path, false);
                 }
             }
             case MKDIR: {
@@ -511,7 +511,7 @@ public final class FakeXenstored implements AutoCloseable {
                     if (t.containsKey(path)) {
                         return Reply.of(MKDIR, strings("OK"));
                     }
-                    return changedBy(MKDIR, tx, create(t, path, clientDomid), path);
+                    return changedBy(MKDIR, tx, create(t, path, clientDomid), path, false);
                 }
             }
             case RM: {
@@ -536,14 +536,7 @@ public final class FakeXenstored implements AutoCloseable {
                     removed.add(path);
                     removed.forEach(t::remove);
                     t.get(parent(path)).generation = ++seq;
-                    if (tx != null) {
-                        tx.touched.addAll(removed);
-                        tx.dirty.addAll(removed);
-                    } else {
-                        removed.forEach(this::changed);
-                        fireWatches(Set.of(path), true);
-                    }
-                    return Reply.of(RM, strings("OK"));
+                    return changedBy(RM, tx, removed, path, true);
                 }
             }
             case SET_PERMS: {
@@ -563,7 +556,7 @@ public final class FakeXenstored implements AutoCloseable {
                         throw new Refused("EACCES");
                     }
                     node.perms = new ArrayList<>(perms);
-                    return changedBy(SET_PERMS, tx, Set.of(), path);
+                    return changedBy(SET_PERMS, tx, Set.of(), path, false);
                 }
             }
             case GET_DOMAIN_PATH: {
@@ -640,18 +633,20 @@ public final class FakeXenstored implements AutoCloseable {
     }
 
     /**
-     * Records a change and fires watches (outside a transaction) before the ack is sent,
-     * as C xenstored's do_write does: the writer's own watch event precedes the reply.
+     * Records a change of {@code path} and {@code others} (nodes created, or removed with it) and
+     * fires watches (outside a transaction) before the ack is sent, as C xenstored's do_write does:
+     * the writer's own watch event precedes the reply. {@code recurse}: watches below {@code path}
+     * fire too (a removal).
      */
-    private Reply changedBy(int type, Transaction tx, Set<String> created, String path) {
-        Set<String> changedPaths = new HashSet<>(created);
+    private Reply changedBy(int type, Transaction tx, Set<String> others, String path, boolean recurse) {
+        Set<String> changedPaths = new HashSet<>(others);
         changedPaths.add(path);
         if (tx != null) {
             tx.touched.addAll(changedPaths);
             tx.dirty.addAll(changedPaths);
         } else {
             changedPaths.forEach(this::changed);
-            fireWatches(Set.of(path), false);
+            fireWatches(Set.of(path), recurse);
         }
         return Reply.of(type, strings("OK"));
     }

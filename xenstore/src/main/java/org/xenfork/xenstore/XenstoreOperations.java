@@ -31,6 +31,20 @@ public interface XenstoreOperations {
     void rm(String path) throws IOException;
 
     /**
+     * {@link #rm}, where a node already gone is no error: C xenstored acks removing a
+     * missing node whose parent exists, oxenstored and a missing parent answer ENOENT.
+     */
+    default void rmIfPresent(String path) throws IOException {
+        try {
+            rm(path);
+        } catch (XenstoreException e) {
+            if (!e.is(XsError.ENOENT)) {
+                throw e;
+            }
+        }
+    }
+
+    /**
      * {@code XS_DIRECTORY}: names (not paths) of the node's children, in the daemon's
      * order. A list too long for one reply (E2BIG) is fetched in pieces with
      * {@code XS_DIRECTORY_PART}, as libxenstore does.

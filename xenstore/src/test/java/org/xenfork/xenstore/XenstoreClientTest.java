@@ -152,6 +152,15 @@ class XenstoreClientTest {
         }
 
         @Test
+        void rmIfPresentTakesAMissingNodeAsRemoved() throws IOException {
+            xs.rmIfPresent("/nothing/here");
+            xs.write("/t/a", "1");
+            xs.rmIfPresent("/t/a");
+            assertThat(xs.read("/t/a")).isEmpty();
+            assertThatThrownBy(() -> xs.rmIfPresent("/")).isInstanceOf(IllegalArgumentException.class);
+        }
+
+        @Test
         void rmOfRootIsRefusedBeforeSending() {
             assertThatThrownBy(() -> xs.rm("/")).isInstanceOf(IllegalArgumentException.class)
                     .hasMessage("refusing XS_RM / : it would remove the whole store");

@@ -69,8 +69,7 @@ public final class DeviceModelForks {
                 throw e;
             }
             if (e instanceof ForkException fe) {
-                throw new ForkException(fe.step(), (Exception) fe.getCause(), fe.rollback() + ", fork " + f.domid()
-                        + " destroyed");
+                throw fe.withRollback("fork " + f.domid() + " destroyed");
             }
             throw e;
         }

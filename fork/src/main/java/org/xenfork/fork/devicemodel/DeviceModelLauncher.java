@@ -19,9 +19,7 @@ import org.xenfork.fork.ForkStep;
 import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.qmp.QmpClient;
 import org.xenfork.xenstore.XenstoreClient;
-import org.xenfork.xenstore.XenstoreException;
 import org.xenfork.xenstore.XenstoreWatch;
-import org.xenfork.xenstore.XsError;
 import org.xenfork.xenstore.XsPermission;
 
 /**
@@ -69,11 +67,6 @@ public final class DeviceModelLauncher {
         this.xs = xs;
         this.settings = settings;
         this.notices = notices;
-    }
-
-    /** The folder QEMU's QMP sockets are made in. */
-    public Settings settings() {
-        return settings;
     }
 
     /**
@@ -159,9 +152,8 @@ public final class DeviceModelLauncher {
             kill(p);
             return "stopped QEMU pid " + p.pid();
         }).orElse("");
-        removeKeys(domid, List.of(pidKey(domid), dmDir(domid), libxl(domid) + "/dm-version"));
-        Files.deleteIfExists(DeviceModelArgs.qmpSocket(settings.runDir(), domid));
-        Files.deleteIfExists(DeviceModelArgs.statSocket(settings.runDir(), domid));
+        removeKeys(List.of(pidKey(domid), dmDir(domid), libxl(domid) + "/dm-version"));
+        removeSockets(domid);
         return done;
     }
 
@@ -215,12 +207,11 @@ public final class DeviceModelLauncher {
             done.add("QEMU pid " + qemu.pid() + " killed");
         }
         try {
-            removeKeys(domid, written);
+            removeKeys(written);
             if (!written.isEmpty()) {
                 done.add("its xenstore keys removed");
             }
-            Files.deleteIfExists(DeviceModelArgs.qmpSocket(settings.runDir(), domid));
-            Files.deleteIfExists(DeviceModelArgs.statSocket(settings.runDir(), domid));
+            removeSockets(domid);
         } catch (IOException | RuntimeException e) {
             done.add("removing its xenstore keys failed (" + e.getMessage() + "): run xenfork destroy " + domid
                     + " or remove " + String.join(", ", written));
@@ -245,15 +236,15 @@ public final class DeviceModelLauncher {
         }
     }
 
-    private void removeKeys(int domid, List<String> keys) throws IOException {
+    /** libxl's two QMP sockets of the domain, which QEMU leaves behind when killed. */
+    private void removeSockets(int domid) throws IOException {
+        Files.deleteIfExists(DeviceModelArgs.qmpSocket(settings.runDir(), domid));
+        Files.deleteIfExists(DeviceModelArgs.statSocket(settings.runDir(), domid));
+    }
+
+    private void removeKeys(List<String> keys) throws IOException {
         for (String k : keys) {
-            try {
-                xs.rm(k);
-            } catch (XenstoreException e) {
-                if (!e.is(XsError.ENOENT)) {
-                    throw e;
-                }
-            }
+            xs.rmIfPresent(k);
         }
     }
 
