@@ -12,7 +12,7 @@ import org.xenfork.privcmd.XenException;
 import picocli.CommandLine;
 
 /**
- * Entry point of {@code bin/xenfork}. Exit codes (DESIGN.md, command line
+ * Entry point of {@code bin/xenfork}. Exit codes (docs/DESIGN.md, command-line
  * contract): 0 done; 1 the hypervisor, xenstored or QEMU refused; 2 bad usage
  * or input; 3 environment missing.
  */

@@ -38,7 +38,11 @@ import org.xenfork.privcmd.XenException;
  */
 public final class Forker {
     private static final System.Logger LOG = System.getLogger(Forker.class.getName());
-    /** libxl's defaults, which the posted libxl_domain_fork_vm requires of a parent (ABI.md §7). */
+    /**
+     * libxl's defaults ({@code LIBXL_MAX_GRANT_FRAMES_DEFAULT} and {@code LIBXL_MAX_MAPTRACK_FRAMES_DEFAULT}
+     * in tools/include/libxl.h), which the posted libxl_domain_fork_vm (tklengyel/xen, vm_forking_19)
+     * requires of a parent; KF/x's src/forkvm.c uses the same.
+     */
     static final int MAX_EVTCHN_PORT = 1023;
     static final int MAX_GRANT_FRAMES = 32;
     static final int MAX_MAPTRACK_FRAMES = 1024;
@@ -239,7 +243,7 @@ public final class Forker {
     }
 
     /**
-     * The child as libxl_domain_fork_vm and KF/x create it (ABI.md §7): hvm|hap|oos_off,
+     * The child as libxl_domain_fork_vm and KF/x (src/forkvm.c) create it: hvm|hap|oos_off,
      * the parent's max_vcpus, emulation and misc flags and ssidref, libxl's defaults, a
      * fresh UUID. Public for the benchmarks that time the hypercalls without the workflow.
      */

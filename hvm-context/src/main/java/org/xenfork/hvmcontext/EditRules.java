@@ -6,7 +6,8 @@ import org.xenfork.abi.Leaf;
 /**
  * Limits on edited values beyond the width of the field's C type: where Xen
  * keeps a saved field in something narrower (and would silently drop bits) or
- * where its loader refuses the record (HVM.md §4, §5). Everything else a field
+ * where its loader refuses the record ({@code hvm_load_cpu_ctxt} and the CPU_XSAVE
+ * and CPU_MSR loaders in xen/arch/x86/hvm/hvm.c). Everything else a field
  * of its width holds is accepted; Xen's loader has the last word on the rest
  * (CR0/CR4/EFER consistency, canonical addresses, …).
  */

@@ -12,7 +12,8 @@ import org.xenfork.abi.XenRelease;
  * One HVM save record type of one Xen release: its name and code and layout as
  * {@code abi} declares them, how Xen registers its handler (once per vCPU or
  * once per domain) and how Xen's loader checks a record's length
- * ({@code reference/HVM.md} §2, §4, §5).
+ * (each handler's {@code HVM_REGISTER_SAVE_RESTORE} under xen/arch/x86/hvm/, and
+ * {@code hvm_load_entry} or {@code hvm_load_entry_zeroextend} in its loader).
  */
 public final class RecordType {
 

@@ -23,7 +23,11 @@ import org.xenfork.hvmcontext.RecordType.Scope;
 public final class RecordTypes {
     private static final Map<XenRelease, RecordTypes> CACHE = new ConcurrentHashMap<>();
 
-    /** How Xen registers and loads each type: the same in every supported release (HVM.md §2, "Kind" and "Load"). */
+    /**
+     * How Xen registers and loads each type: the same in every supported release (the kind of each
+     * handler's HVM_REGISTER_SAVE_RESTORE, and whether its loader uses hvm_load_entry or
+     * hvm_load_entry_zeroextend; xen/arch/x86/hvm/ and its asm/hvm/save.h).
+     */
     private record Registration(Scope scope, LengthRule rule) {
     }
 

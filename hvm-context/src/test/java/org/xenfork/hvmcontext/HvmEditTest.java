@@ -78,7 +78,7 @@ class HvmEditTest {
                 .withField("CPU", 0, "pending_type", BigInteger.valueOf(5))
                 .withField("CPU", 0, "pending_error_valid", BigInteger.ONE)
                 .withField("CPU", 0, "pending_valid", BigInteger.ONE);
-        assertThat(ctx.find("CPU", 0).orElseThrow().number("pending_event")).isEqualTo(0x80000dabL); // HVM.md §4
+        assertThat(ctx.find("CPU", 0).orElseThrow().number("pending_event")).isEqualTo(0x80000dabL); // gcc's bit order
         HvmContext masked = sample().withField("IOAPIC", 0, "redirtbl[0].fields.mask", BigInteger.ONE);
         assertThat(masked.find("IOAPIC", 0).orElseThrow().number("redirtbl[0].bits")).isEqualTo(0x10700);
         assertThat(sample().withField("PIC", 0, "init_state", BigInteger.valueOf(0xf)).find("PIC", 0).orElseThrow()

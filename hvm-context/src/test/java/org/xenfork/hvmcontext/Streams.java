@@ -6,7 +6,8 @@ import java.nio.ByteOrder;
 
 /**
  * HVM save streams written by hand for tests, with {@link ByteBuffer} and the
- * numbers of reference/HVM.md, so that they share no code with the codec.
+ * numbers of Xen's xen/include/public/hvm/save.h and arch-x86/hvm/save.h, so that
+ * they share no code with the codec.
  */
 final class Streams {
     static final int HEADER = 1;

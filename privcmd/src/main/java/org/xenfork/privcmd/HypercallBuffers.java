@@ -4,7 +4,7 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * Hypercall-safe memory as libxencall makes it (ABI.md §1d): pages mmapped
+ * Hypercall-safe memory as libxencall makes it (tools/libs/call/linux.c): pages mmapped
  * MAP_SHARED from {@code /dev/xen/hypercall} (privcmd-buf), or, where that
  * device is missing, anonymous pages mapped MAP_LOCKED, kept out of forked
  * children (MADV_DONTFORK) and touched so no copy-on-write fault hits Xen.

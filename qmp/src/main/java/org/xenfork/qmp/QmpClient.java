@@ -333,7 +333,8 @@ public final class QmpClient implements AutoCloseable {
      * {@code xen-save-devices-state}: QEMU writes the state of all its devices (not RAM, not disks) to
      * {@code file}, which it opens itself (so the path is made absolute here, and it must be writable by
      * QEMU). {@code live = false} leaves the VM's disk images active, which a parent that keeps running
-     * needs; {@code live = true} inactivates them when the VM was stopped (QMP.md).
+     * needs; {@code live = true} inactivates them when the VM was stopped ({@code qmp_xen_save_devices_state},
+     * QEMU's migration/savevm.c).
      */
     public void saveDevicesState(Path file, boolean live, Duration timeout) throws IOException {
         ObjectNode args = arguments();

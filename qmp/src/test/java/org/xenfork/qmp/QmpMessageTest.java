@@ -8,7 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;
 
-/** Meaning alone: what each JSON line is, with the exact JSON QEMU 7.2 sends (shared/reference/QMP.md). */
+/** Meaning alone: what each JSON line is, with the exact JSON Debian's QEMU 7.2.22 sent (docs/QMP.md). */
 class QmpMessageTest {
 
     private static QmpMessage parse(String line) throws QmpProtocolException {

@@ -32,7 +32,7 @@ import org.xenfork.testfixtures.TestQemu;
 
 /**
  * The client against a real, stock QEMU (Debian's {@code qemu-system-x86}, TCG, no Xen): the greeting,
- * {@code xen-save-devices-state} and its QEVM file, the exact error replies of shared/reference/QMP.md,
+ * {@code xen-save-devices-state} and its QEVM file, the exact error replies QEMU 7.2.22 gives,
  * events interleaved with replies, loading the saved state into a second QEMU with {@code -incoming fd:0},
  * QEMU killed with a command pending. Skipped loudly without QEMU; failed instead with
  * {@code -Dxenfork.requireQemu=true} (CI).

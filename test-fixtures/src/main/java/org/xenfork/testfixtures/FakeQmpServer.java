@@ -31,8 +31,8 @@ import java.util.function.Function;
 
 /**
  * A scripted QMP server on a Unix socket, for tests: it speaks QMP as QEMU 7.2 does (greeting, capabilities
- * negotiation, CRLF-terminated replies echoing the command's id, events with timestamps, the error JSON of
- * shared/reference/QMP.md) and misbehaves on request.
+ * negotiation, CRLF-terminated replies echoing the command's id, events with timestamps, the error JSON
+ * QEMU 7.2.22 sends; docs/QMP.md) and misbehaves on request.
  *
  * <p>Plain {@code java.nio} and Jackson's streaming parser, written independently of the client's Netty
  * codecs so that a codec bug cannot hide by being symmetric. Like QEMU, it reads commands with a streaming
@@ -50,7 +50,7 @@ import java.util.function.Function;
  */
 public final class FakeQmpServer implements AutoCloseable {
 
-    /** The greeting Debian's QEMU 7.2.22 sends, byte for byte (QMP.md). */
+    /** The greeting Debian's QEMU 7.2.22 ({@code 1:7.2+dfsg-7+deb12u18+b3}) sends, byte for byte, as captured from it. */
     public static final String QEMU_7_2_GREETING = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, "
             + "\"major\": 7}, \"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}";
 

@@ -1,8 +1,5 @@
 package org.xenfork.testfixtures;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -21,22 +18,11 @@ public final class HvmSamples {
 
     /** The raw stream, e.g. {@code bytes(HvmSamples.HVM)}. */
     public static byte[] bytes(String sample) {
-        return read(sample + ".bin");
+        return Resources.read("hvm-samples/" + sample + ".bin");
     }
 
     /** {@code xen-hvmctx}'s text for the same domain. */
     public static String xenHvmctx(String sample) {
-        return new String(read(sample + ".txt"), StandardCharsets.UTF_8);
-    }
-
-    private static byte[] read(String file) {
-        try (InputStream in = HvmSamples.class.getResourceAsStream("hvm-samples/" + file)) {
-            if (in == null) {
-                throw new IllegalStateException("no HVM sample hvm-samples/" + file + " beside " + HvmSamples.class.getName());
-            }
-            return in.readAllBytes();
-        } catch (IOException e) {
-            throw new UncheckedIOException("reading hvm-samples/" + file, e);
-        }
+        return new String(Resources.read("hvm-samples/" + sample + ".txt"), StandardCharsets.UTF_8);
     }
 }

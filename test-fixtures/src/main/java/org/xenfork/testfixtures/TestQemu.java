@@ -42,7 +42,10 @@ public final class TestQemu implements AutoCloseable {
     public static final String BINARY_PROPERTY = "xenfork.qemu";
     public static final String INSTALL_HINT = "apt-get install qemu-system-x86";
 
-    /** The migration globals the Xen accelerator forces (QMP.md (b)); a save and its loader must agree on them. */
+    /**
+     * The migration globals the Xen accelerator forces (QEMU's accel/xen/xen-all.c, {@code xen_accel_class_init});
+     * a save and its loader must agree on them.
+     */
     public static final List<String> XEN_LIKE_GLOBALS = List.of(
             "-global", "migration.store-global-state=off",
             "-global", "migration.send-configuration=off",

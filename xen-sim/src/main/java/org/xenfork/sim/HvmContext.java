@@ -40,7 +40,7 @@ final class HvmContext {
     private static final long FPU_INITIALISED = 1;
     /** The record types with a handler here: a guest's per-vCPU state (see the class comment). */
     private static final Set<String> MODELLED = Set.of("CPU", "LAPIC", "LAPIC_REGS", "MTRR");
-    /** Loaded with {@code hvm_load_entry_zeroextend}: shorter records are accepted (HVM.md §2, §4). */
+    /** Loaded with {@code hvm_load_entry_zeroextend}: shorter records are accepted (hvm.c, vlapic.c). */
     private static final Set<String> ZERO_EXTENDED = Set.of("CPU", "LAPIC");
     /** Their load handlers return -ENODEV unless the domain emulates a local APIC (vlapic.c). */
     private static final Set<String> NEED_VLAPIC = Set.of("LAPIC", "LAPIC_REGS");
@@ -205,7 +205,7 @@ final class HvmContext {
     /**
      * vcpu_create: the records a new vCPU has before it first runs (it is
      * down, so it has no CPU record yet). LAPIC and MTRR values as a real Xen
-     * reports them (reference/hvm-samples/hvmctx-pvh.txt); the APIC register
+     * reports them (test-fixtures' hvm-samples/hvmctx-pvh.txt); the APIC register
      * page is left zero.
      */
     void createVcpu(SimDomain d, int vcpu) {
@@ -226,7 +226,7 @@ final class HvmContext {
      * A vCPU (made by {@link #createVcpu}) of a guest that has booted: online,
      * with the registers of a Linux kernel idling in its halt loop. The values
      * are those a real Xen 4.17 reported for a PVH guest
-     * (reference/hvm-samples/hvmctx-pvh.txt).
+     * (test-fixtures' hvm-samples/hvmctx-pvh.txt).
      */
     void bootVcpu(SimDomain d, int vcpu) {
         byte[] c = new byte[cpu.length()];

@@ -9,7 +9,8 @@ import org.xenfork.privcmd.Errno;
 /**
  * {@code XENMEM_sharing_op}: {@code mem_sharing_memop} in
  * xen/arch/x86/mm/mem_sharing.c for {@code fork} and {@code fork_reset}, with
- * every check of ABI.md §6b–§6d in Xen's order and each release's variant.
+ * every check of it, of {@code fork()} and of {@code mem_sharing_fork_reset}
+ * in Xen's order and each release's variant.
  * The other sharing ops (nominate, share, range_share, debug, audit, …) are
  * not modelled: after the common checks they return ENOSYS.
  *

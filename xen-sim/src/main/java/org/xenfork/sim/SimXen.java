@@ -13,7 +13,7 @@ import org.xenfork.privcmd.Errno;
 /**
  * A simulated Xen hypervisor of one release (4.14 – 4.22) on x86-64: its
  * domains, and the hypercalls the fork workflow makes, answered with that
- * release's semantics and errnos (reference/ABI.md; each class cites the Xen
+ * release's semantics and errnos (each class cites the Xen source file and
  * function it models). It reads and writes hypercall arguments as bytes
  * through the release's abi layouts, so it is reached through a
  * {@link SimulatedSeam}, below privcmd's ioctl.
@@ -60,7 +60,7 @@ public final class SimXen {
         /**
          * Whether Xen was built with {@code CONFIG_MEM_SHARING}. Default
          * {@code true}: the simulator stands for the hypervisor xenfork needs
-         * (stock builds default to n, see ABI.md §6e); without it every
+         * (stock builds default to n: MEM_SHARING in xen/arch/x86/Kconfig); without it every
          * XENMEM_sharing_op is ENOSYS.
          */
         public Builder memSharing(boolean builtIn) {
@@ -115,7 +115,7 @@ public final class SimXen {
         public SimXen build() {
             boolean intel = vendor == CpuVendor.INTEL;
             // CPUID.1:EAX and the first capability words of a Skylake-SP (Intel) or a
-            // Zen 2 EPYC (AMD, as in hvm-samples/xl-info-stock.txt).
+            // Zen 2 EPYC (AMD: the hw_caps xl info showed for the rig's emulated CPU).
             Host host = new Host(vendor, hap, iommu, memSharing, hostCpus, hostMemoryKb,
                     intel ? 2_095_078 : 2_596_131, intel ? 0x0005_0654 : 0x0080_0f12,
                     intel ? List.of(0xbfebfbff, 0x7ffefbff, 0x2c100800, 0x00000121, 0x0000000f, 0xd19ffffb,

@@ -15,17 +15,20 @@ import org.xenfork.privcmd.Linux;
 
 /**
  * {@code __HYPERVISOR_xen_version} (17) as {@code do_xen_version} in
- * xen/common/kernel.c answers a privileged PV dom0: the sub-ops of ABI.md §2,
+ * xen/common/kernel.c answers a privileged PV dom0: the sub-ops of xen/include/public/version.h,
  * the variable-length {@code *2} ones from 4.20, and ENOSYS for any other.
  */
 final class XenVersionHypercall {
-    /** XENVER_capabilities of an x86-64 Xen with HVM (the stock value, hvm-samples/xl-info-stock.txt). */
+    /** XENVER_capabilities of an x86-64 Xen with HVM (xl info's xen_caps on Debian's Xen 4.17.7 in the rig). */
     static final String CAPABILITIES = "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64";
-    /** XENVER_platform_parameters for a 64-bit PV caller: HYPERVISOR_VIRT_START (hvm-samples/xenver-stock.txt). */
+    /**
+     * XENVER_platform_parameters for a 64-bit PV caller: HYPERVISOR_VIRT_START (what the rig's
+     * test-fixtures/rig/oracle/xenver.c printed on Debian's Xen 4.17.7).
+     */
     private static final long HYPERVISOR_VIRT_START = 0xffff_8000_0000_0000L;
     /**
      * XENVER_get_features submap 0 as a real Xen 4.17 reports it to a PV dom0
-     * (hvm-samples/xenver-stock.txt); the XENFEAT_* bits are not modelled one by one.
+     * (printed there by the same probe); the XENFEAT_* bits are not modelled one by one.
      */
     private static final long DOM0_FEATURES_SUBMAP0 = 0x228f0;
 

@@ -11,7 +11,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** XEN_DOMCTL_* through the seam: header checks, lifecycle, getdomaininfo, max_mem, max_vcpus (ABI.md §3, §4). */
+/** XEN_DOMCTL_* through the seam: header checks, lifecycle, getdomaininfo, max_mem, max_vcpus (xen/common/domctl.c). */
 class DomctlTest {
 
     @ParameterizedTest

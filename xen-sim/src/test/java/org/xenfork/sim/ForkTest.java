@@ -12,7 +12,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** XENMEM_sharing_op fork and fork_reset through the seam, every check of ABI.md §6 per release. */
+/** XENMEM_sharing_op fork and fork_reset through the seam, every check of xen/arch/x86/mm/mem_sharing.c per release. */
 class ForkTest {
     private static final int IOMMU_ALLOWED = 1;
     private static final int BLOCK_INTERRUPTS = 2;

@@ -16,7 +16,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** gethvmcontext, sethvmcontext and gethvmcontext_partial through the seam (ABI.md §4e, HVM.md). */
+/** gethvmcontext, sethvmcontext and gethvmcontext_partial through the seam (xen/arch/x86/domctl.c, hvm/save.c). */
 class HvmContextDomctlTest {
 
     /** One record of a stream, read with the abi's descriptor layout. */

@@ -12,7 +12,7 @@ import org.xenfork.abi.StructLayout;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** __HYPERVISOR_multicall: libxc ≥ 4.16 sends memory_op as a one-entry multicall (ABI.md §7). */
+/** __HYPERVISOR_multicall: libxc ≥ 4.16 sends memory_op as a one-entry multicall (tools/libs/ctrl/xc_private.c). */
 class MulticallTest {
 
     /** Writes entries {op, args...} into one hypercall buffer and returns its address. */

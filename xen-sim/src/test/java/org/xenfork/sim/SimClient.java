@@ -159,7 +159,7 @@ final class SimClient {
     }
 
     /**
-     * createdomain of an HVM guest the way KF/x builds it (ABI.md §7): hvm, hap,
+     * createdomain of an HVM guest the way KF/x builds it (src/forkvm.c): hvm, hap,
      * oos_off, emulation ALL & ~VPCI, grant_opts 2 where the release has it.
      */
     Outcome createHvm(long domid, int vcpus, Map<String, ?> overrides) throws NativeException {

@@ -13,7 +13,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** XEN_SYSCTL_getdomaininfolist and XEN_SYSCTL_physinfo through the seam (ABI.md §5). */
+/** XEN_SYSCTL_getdomaininfolist and XEN_SYSCTL_physinfo through the seam (xen/common/sysctl.c). */
 class SysctlTest {
     private static final String L = "u.getdomaininfolist.";
 

@@ -14,7 +14,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** __HYPERVISOR_xen_version through the seam (ABI.md §2). */
+/** __HYPERVISOR_xen_version through the seam (xen/common/kernel.c). */
 class XenVersionTest {
 
     private static long xenver(SimClient c, String sub, long arg) throws NativeException {
