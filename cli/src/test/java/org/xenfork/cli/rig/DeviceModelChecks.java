@@ -47,7 +47,8 @@ final class DeviceModelChecks {
         try {
             libxlIsTheOracle(p, cfgText, cfgFile);
             RigChecks.Run pause = c.run("pause", hvm);
-            c.check("pause " + hvm + " (its QEMU keeps running; Xen stops the vCPUs)", pause.code() == 0);
+            c.check("pause " + hvm + ": exit 0, xl list shows it paused (its QEMU keeps running; Xen stops the vCPUs)",
+                    pause.code() == 0 && RigChecks.xlState(p).contains("p"));
             Thread.sleep(500); // the last partial line reaches the serial file
             Path state = WORK.resolve("parent.state");
             RigChecks.Run save = c.run("save-devices-state", "--domid", hvm, state.toString());
@@ -72,6 +73,7 @@ final class DeviceModelChecks {
             }
             c.run("unpause", hvm); // as the guest was
         }
+        c.check(hvm + " runs again, as it was", !RigChecks.xlState(p).contains("p"));
         c.check("no fork is left (xl list: " + RigChecks.xlDomids() + ", before: " + before + ")",
                 RigChecks.xlDomids().equals(before));
     }

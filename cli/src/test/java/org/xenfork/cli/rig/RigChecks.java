@@ -38,8 +38,10 @@ import org.xenfork.privcmd.Privcmd;
  *   java -cp cli/target/xenfork.jar:cli/target/test-classes org.xenfork.cli.rig.RigChecks stock|memshr GUEST [HVM]
  * </pre>
  *
- * GUEST is a paused {@code xen-rig guest tiny} (it counts "tiny tick N" on port 0xE9,
- * read back with {@code xl dmesg}). {@code stock}: Debian's hypervisor, where forking
+ * GUEST is a running {@code xen-rig guest tiny} (it counts "tiny tick N" on port 0xE9,
+ * read back with {@code xl dmesg}); guests run while xenfork works on them, as users'
+ * guests do, and a check that needs one paused pauses it itself, verifies that with
+ * {@code xl list}, and lets it run again. {@code stock}: Debian's hypervisor, where forking
  * must fail with ENOSYS; {@code memshr}: the rig's memory-sharing build, where forks run.
  * HVM, if given, is a running {@code xen-rig guest hvm} (a QEMU device model started by
  * libxl, "hvm tick N" on COM1 into its serial file): the device-model half of forking
@@ -75,21 +77,21 @@ public final class RigChecks {
     private void runAll(boolean memshr, String guest) throws Exception {
         int g = Integer.parseInt(sh("xl", "domid", guest).strip());
         List<Integer> before = xlDomids();
-        check("the guest " + guest + " (" + g + ") starts paused", xlState(g).contains("p"));
+        check("the guest " + guest + " (" + g + ") is running", !xlState(g).contains("p"));
         step("info", this::info);
         step("list", this::list);
         step("list -l", this::listLong);
         step("pause/unpause", () -> pauseUnpause(guest, g));
         step("createdomain/destroy", this::createAndDestroy);
-        step("hvm context", () -> hvmContext(g));
+        step("hvm context", () -> whilePaused(guest, g, () -> hvmContext(g)));
         if (memshr) {
-            step("fork", () -> forks(guest, g));
+            step("fork", () -> whilePaused(guest, g, () -> forks(guest, g)));
         } else {
             step("fork on stock Xen", () -> forkRefused(g));
         }
         check("no domain the checks made is left (xl list: " + xlDomids() + ", before: " + before + ")",
                 xlDomids().equals(before));
-        check("the guest is paused again, as it was", xlState(g).contains("p"));
+        check("the guest runs again, as it was", !xlState(g).contains("p"));
     }
 
     // ---- the checks ----
@@ -163,13 +165,33 @@ public final class RigChecks {
         }
     }
 
-    /** {@code pause}/{@code unpause} by name, seen by {@code xl list}; the guest runs for a moment only. */
+    /** {@code pause}/{@code unpause} by name, seen by {@code xl list}; the guest runs again after. */
     private void pauseUnpause(String guest, int g) throws Exception {
-        Run u = run("unpause", guest);
-        boolean running = !xlState(g).contains("p");
         Run p = run("pause", guest);
-        check("unpause " + guest + ": exit 0, xl list shows it unpaused", u.code == 0 && running);
-        check("pause " + guest + ": exit 0, xl list shows it paused", p.code == 0 && xlState(g).contains("p"));
+        boolean paused = xlState(g).contains("p");
+        Run u = run("unpause", guest);
+        check("pause " + guest + ": exit 0, xl list shows it paused", p.code == 0 && paused);
+        check("unpause " + guest + ": exit 0, xl list shows it running", u.code == 0 && !xlState(g).contains("p"));
+    }
+
+    /**
+     * Runs {@code body} with the guest paused by xenfork's {@code pause}, checked in
+     * {@code xl list} first, and unpauses it after, whatever {@code body} did, so
+     * that no later check finds it paused.
+     */
+    private void whilePaused(String guest, int g, Step body) throws Exception {
+        Run p = run("pause", guest);
+        if (p.code != 0 || !xlState(g).contains("p")) {
+            throw new IOException("pause " + guest + " exited " + p.code + ", xl list state " + xlState(g) + ": " + p.err.strip());
+        }
+        try {
+            body.run();
+        } finally {
+            Run u = run("unpause", guest);
+            if (u.code != 0 || xlState(g).contains("p")) {
+                check("unpause " + guest + " after the check: exit " + u.code + ", xl list state " + xlState(g), false);
+            }
+        }
     }
 
     /** XEN_DOMCTL_createdomain with this release's layout, seen by xl list, then {@code destroy}. */
@@ -226,12 +248,14 @@ public final class RigChecks {
         }
     }
 
+    /** On the stock hypervisor a running guest is paused for the fork, the fork is refused, and the guest runs again. */
     private void forkRefused(int g) throws Exception {
         List<Integer> before = xlDomids();
         Run r = run("fork-vm", Integer.toString(g));
         check("fork-vm exits 1 on a hypervisor without memory sharing (" + r.err.strip() + ")", r.code == 1
                 && r.err.contains("ENOSYS") && r.err.contains("memory sharing is not built into this hypervisor"));
         check("the half-made fork was destroyed again", xlDomids().equals(before) && r.err.contains("destroyed the half-made fork"));
+        check("the parent, paused for the fork, runs again", !xlState(g).contains("p"));
     }
 
     /** Forks of the tiny guest: they continue its count, fork_reset rewinds, a fork of a fork works, names, cleanup. */
@@ -323,43 +347,26 @@ public final class RigChecks {
      * the 60 s bound holds whatever the command does; its stdout. A non-zero exit
      * is an IOException with the command's stderr, except for {@code sh -c} scripts,
      * which print their answer ({@code xenstore-exists} answers by exit status).
-     * Under the rig's emulation native tools have died by a signal at random too
-     * ({@code xl pause} with SIGSEGV once): a command that only reads is then run once
-     * more, and that is said. Commands that change something are not repeated.
      */
     static String sh(String... cmd) throws IOException, InterruptedException {
-        String head = cmd[0] + " " + (cmd.length > 1 ? cmd[1] : "");
-        boolean readsOnly = READ_ONLY.stream().anyMatch(head::startsWith);
-        for (int attempt = 1; ; attempt++) {
-            Path out = Files.createTempFile("rig-out", ".txt");
-            Path err = Files.createTempFile("rig-err", ".txt");
-            try {
-                Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-                if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                    throw new IOException(String.join(" ", cmd) + " did not finish in 60 s");
-                }
-                int rc = p.exitValue();
-                // ld.so has also failed an internal assertion at random there (exit 127), on tools that work otherwise
-                boolean hazard = rc >= 128 || rc == 127 && Files.readString(err).contains("Inconsistency detected by ld.so");
-                if (hazard && readsOnly && attempt == 1) {
-                    System.out.println("note: " + String.join(" ", cmd) + " died (exit " + rc + ": "
-                            + Files.readString(err).strip() + "), an emulation hazard of the rig; running it once more");
-                    continue;
-                }
-                if (rc != 0 && !cmd[0].equals("sh")) {
-                    throw new IOException(String.join(" ", cmd) + " exited " + rc + ": " + Files.readString(err).strip());
-                }
-                return Files.readString(out);
-            } finally {
-                Files.deleteIfExists(out);
-                Files.deleteIfExists(err);
+        Path out = Files.createTempFile("rig-out", ".txt");
+        Path err = Files.createTempFile("rig-err", ".txt");
+        try {
+            Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + " did not finish in 60 s");
             }
+            int rc = p.exitValue();
+            if (rc != 0 && !cmd[0].equals("sh")) {
+                throw new IOException(String.join(" ", cmd) + " exited " + rc + ": " + Files.readString(err).strip());
+            }
+            return Files.readString(out);
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
         }
     }
-
-    private static final List<String> READ_ONLY = List.of("xl list", "xl dmesg", "xl info", "xl domid", "xctest getctx",
-            "xenstore-read /local/domain/", "sh -c");
 
     private static Map<String, String> xlInfo() throws Exception {
         Map<String, String> m = new LinkedHashMap<>();
@@ -420,11 +427,7 @@ public final class RigChecks {
         return t.isEmpty() ? "00000000" : t.get(t.size() - 1);
     }
 
-    /**
-     * Lets a paused domain run for a few seconds, pauses it, returns its ticks. The
-     * pause and unpause are xenfork's own (checked above against xl list): xl has died
-     * by a signal here under emulation, and a pause cannot safely be repeated.
-     */
+    /** Lets a paused domain run for a few seconds with xenfork's unpause and pause, returns its ticks. */
     private List<String> runFor(int domid, int seconds) throws Exception {
         Run u = run("unpause", Integer.toString(domid));
         if (u.code != 0) {
