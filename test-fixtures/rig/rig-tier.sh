@@ -24,7 +24,7 @@ flavors=("$@"); [ ${#flavors[@]} -gt 0 ] || flavors=(stock memshr)
 
 say() { echo "rig-tier: $*"; }
 [ -f "$ROOT/cli/target/xenfork.jar" ] && [ -f "$ROOT/cli/target/test-classes/org/xenfork/cli/rig/RigChecks.class" ] \
-    || { say "build first: mvn -B -DskipTests package test-compile (cli/target/xenfork.jar and test-classes are missing)"; exit 3; }
+    || { say "build first: mvn -B -q -DskipTests package (cli/target/xenfork.jar and test-classes are missing)"; exit 3; }
 # If this script is killed outright (SIGKILL from a CI timeout), its trap cannot run, and QEMU, started with
 # setsid, would live on: a watchdog in its own session powers the rig down once this script's PID is gone.
 # On a normal exit the trap powers it down and stops the watchdog.
