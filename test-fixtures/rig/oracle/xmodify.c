@@ -8,7 +8,7 @@
  * 0x33333333). On x86 hardware every call returns one of the two values. Any other value, or a SIGSEGV/SIGILL,
  * means an instruction was decoded from bytes of two different patches: a torn instruction fetch.
  *
- * Under the rig's multi-threaded TCG with two dom0 vCPUs this fails within a second; with one dom0 vCPU (or
+ * Under the rig's multi-threaded TCG with two dom0 vCPUs this fails within seconds; with one dom0 vCPU (or
  * one TCG thread) it does not. That is the JVM crash the rig's dom0_max_vcpus=1 removes (README.md).
  * Exit 0: no torn fetch in SECONDS; 1: torn; 2: set-up failed.
  */
