@@ -126,8 +126,14 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
         pending.put(id, new Pending(command, timeout, reply, timer));
         channel.writeAndFlush(new QmpCommand(command, head, id)).addListener(written -> {
             if (!written.isSuccess()) {
-                fail(new QmpClosedException("writing " + command + " to the QMP socket " + socket + " failed ("
-                        + written.cause() + ")", written.cause()));
+                // A write can find the socket gone before channelInactive runs (QEMU killed): that is QEMU closing
+                // the connection, and is said as the read side says it, whichever of the two Netty sees first.
+                Throwable c = written.cause();
+                fail(c instanceof IOException
+                        ? new QmpClosedException("QEMU closed the QMP connection on " + socket + " (writing " + command
+                                + " failed: " + c + ")", c)
+                        : new QmpClosedException("writing " + command + " to the QMP socket " + socket + " failed ("
+                                + c + ")", c));
             }
         });
     }
