@@ -3,6 +3,7 @@ package org.xenfork.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.devicemodel.DeviceModelConfig;
@@ -42,6 +43,6 @@ record DeviceModelRequest(DeviceModelConfig config, Path saveFile) {
 
     /** What an I/O failure while launching means to the user: the step, and that the rollback ran. */
     static ForkException failed(IOException e) {
-        return new ForkException(ForkStep.LAUNCH_DM, e, "");
+        return new ForkException(ForkStep.LAUNCH_DM, e, List.of());
     }
 }

@@ -2,10 +2,12 @@ package org.xenfork.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.Optional;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.Undo;
 import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.NativeSeam;
@@ -51,7 +53,7 @@ final class PrivcmdBackend extends Backend {
                 err.println("xenfork: domain " + domid + "'s device model: " + done);
             }
         } catch (IOException e) {
-            throw new ForkException(ForkStep.DESTROY, e, "the domain was not destroyed");
+            throw new ForkException(ForkStep.DESTROY, e, List.of(Undo.done(Undo.Action.KEEP_DOMAIN, domid)));
         }
     }
 

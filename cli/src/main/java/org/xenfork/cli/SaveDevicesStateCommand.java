@@ -5,8 +5,10 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.Undo;
 import org.xenfork.fork.devicemodel.DeviceModelArgs;
 import org.xenfork.fork.devicemodel.DeviceStateFile;
 import org.xenfork.privcmd.DomainInfo;
@@ -80,7 +82,8 @@ final class SaveDevicesStateCommand implements Runnable {
         try (QmpClient qmp = QmpClient.connect(socket, TIMEOUT)) {
             size = DeviceStateFile.save(qmp, file, live, TIMEOUT);
         } catch (IOException e) {
-            throw new ForkException(ForkStep.SAVE_DEVICE_STATE, e, "no file was left at " + file);
+            throw new ForkException(ForkStep.SAVE_DEVICE_STATE, e,
+                    List.of(Undo.done(Undo.Action.REMOVE_PARTIAL_FILE, 0, List.of(file.toString()))));
         }
         if (root.json) {
             spec.commandLine().getOut().println(AbiCommand.JSON.createObjectNode().put("file", file.toString())

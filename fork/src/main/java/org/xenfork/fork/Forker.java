@@ -125,7 +125,7 @@ public final class Forker {
                 throw pausedHere && forks.isEmpty() ? undoPause(parent, e) : e;
             } catch (RuntimeException | Error e) { // a bug or an OutOfMemoryError: still give the parent back
                 if (pausedHere && forks.isEmpty()) {
-                    undoPause(parent, e);
+                    undoPause(parent).failureCause().ifPresent(e::addSuppressed);
                 }
                 throw e;
             }
@@ -169,7 +169,7 @@ public final class Forker {
         try { // not step(): a capturing lambda per reset would allocate on the hot path
             xen.forkReset(fork, flags);
         } catch (XenException e) {
-            throw new ForkException(ForkStep.RESET, e, "", List.of());
+            throw new ForkException(ForkStep.RESET, e, List.of());
         }
     }
 
@@ -305,59 +305,46 @@ public final class Forker {
             }
             return new VmFork(this, child, parent, name);
         } catch (XenException | IOException e) {
-            List<Exception> alsoFailed = new ArrayList<>();
-            String rollback = child < 0 ? "" : destroyHalfMade(child, named, alsoFailed);
-            ForkException failure = new ForkException(step, e, rollback, kept);
-            alsoFailed.forEach(failure::addSuppressed);
-            throw failure;
+            throw new ForkException(step, e, child < 0 ? List.of() : destroyHalfMade(child, named), kept);
         } catch (RuntimeException | Error e) { // not a refusal: a bug, or out of memory; leave nothing behind even so
             if (child >= 0) {
-                List<Exception> alsoFailed = new ArrayList<>();
-                destroyHalfMade(child, named, alsoFailed);
-                alsoFailed.forEach(e::addSuppressed);
+                destroyHalfMade(child, named).forEach(u -> u.failureCause().ifPresent(e::addSuppressed));
             }
             throw e;
         }
     }
 
-    private String destroyHalfMade(int child, boolean named, List<Exception> alsoFailed) {
+    private List<Undo> destroyHalfMade(int child, boolean named) {
         LOG.log(System.Logger.Level.INFO, "rolling back: destroying the half-made fork {0}", child);
-        StringBuilder said = new StringBuilder();
+        List<Undo> undone = new ArrayList<>();
         try {
             xen.destroyDomain(child);
-            said.append("destroyed the half-made fork ").append(child);
+            undone.add(Undo.done(Undo.Action.DESTROY_HALF_MADE_FORK, child));
         } catch (XenException e) {
-            alsoFailed.add(e);
-            said.append("could not destroy the half-made fork ").append(child).append(" (").append(e.getMessage())
-                    .append("); destroy it with: xenfork destroy ").append(child);
+            undone.add(Undo.failed(Undo.Action.DESTROY_HALF_MADE_FORK, child, List.of(), e));
         }
         if (named) {
             try {
                 names.remove(child);
+                undone.add(Undo.done(Undo.Action.REMOVE_NAME, child));
             } catch (IOException e) {
-                alsoFailed.add(e);
-                said.append("; could not remove its xenstore entries (").append(e.getMessage()).append(")");
+                undone.add(Undo.failed(Undo.Action.REMOVE_NAME, child, List.of(), e));
             }
         }
-        return said.toString();
+        return undone;
     }
 
-    /** Gives back the pause taken here; says what happened in the rollback, or as a suppressed exception. */
+    /** Gives back the pause taken here, as one more step of the failure's rollback. */
     private ForkException undoPause(int parent, ForkException failure) {
-        String undone = undoPause(parent, (Throwable) failure);
-        boolean forkLeft = failure.rollback().contains("could not destroy");
-        return failure.withRollback(undone + (forkLeft && undone.startsWith("unpaused")
-                ? " (the fork left behind still holds it paused until it is destroyed)" : ""));
+        return failure.withUndo(undoPause(parent));
     }
 
-    private String undoPause(int parent, Throwable failure) {
+    private Undo undoPause(int parent) {
         try {
             xen.unpauseDomain(parent);
-            return "unpaused parent " + parent + " again";
+            return Undo.done(Undo.Action.UNPAUSE_PARENT, parent);
         } catch (XenException e) {
-            failure.addSuppressed(e);
-            return "could not unpause parent " + parent + " (" + e.getMessage() + "); unpause it with: xenfork unpause "
-                    + parent;
+            return Undo.failed(Undo.Action.UNPAUSE_PARENT, parent, List.of(), e);
         }
     }
 
@@ -376,7 +363,7 @@ public final class Forker {
         try {
             return body.get();
         } catch (XenException | IOException e) {
-            throw new ForkException(step, e, "", List.of());
+            throw new ForkException(step, e, List.of());
         }
     }
 

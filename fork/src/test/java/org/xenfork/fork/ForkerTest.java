@@ -2,6 +2,7 @@ package org.xenfork.fork;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.Privcmd;
+import org.xenfork.privcmd.XenException;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.LoggedCall;
 import org.xenfork.sim.SimCall;
@@ -233,7 +235,11 @@ class ForkerTest {
             assertThat(e.errno()).isEqualTo(Errno.ENOMEM);
             assertThat(e).hasMessageContaining("ENOMEM");
             if (e.step() == ForkStep.FORK || e.step() == ForkStep.UNPAUSE) {
-                assertThat(e.rollback()).contains("destroyed the half-made fork");
+                assertThat(e.rollback()).first().satisfies(u -> {
+                    assertThat(u.action()).isEqualTo(Undo.Action.DESTROY_HALF_MADE_FORK);
+                    assertThat(u.succeeded()).isTrue();
+                });
+                assertThat(e).hasMessageContaining("destroyed the half-made fork " + e.rollback().get(0).id());
             }
         }
         boolean called = sim.calls().stream().anyMatch(c -> SimCall.named(call).test(c.call()));
@@ -256,7 +262,13 @@ class ForkerTest {
         assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT.named("x")))
                 .isInstanceOfSatisfying(ForkException.class, e -> {
                     assertThat(e.step()).isEqualTo(ForkStep.NAME);
-                    assertThat(e.rollback()).contains("destroyed the half-made fork").contains("unpaused parent");
+                    assertThat(e.rollback()).extracting(Undo::action, Undo::succeeded).containsExactly(
+                            tuple(Undo.Action.DESTROY_HALF_MADE_FORK, true), tuple(Undo.Action.REMOVE_NAME, true),
+                            tuple(Undo.Action.UNPAUSE_PARENT, true));
+                    assertThat(e.leftAForkBehind()).isFalse();
+                    assertThat(e).hasMessageContaining("destroyed the half-made fork")
+                            .hasMessageContaining("unpaused parent " + parent.domid() + " again")
+                            .hasMessageNotContaining("left behind");
                 });
         assertThat(domids()).containsExactly(0, parent.domid());
         assertThat(parent.controllerPauseCount()).isZero();
@@ -267,9 +279,17 @@ class ForkerTest {
         assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT))
                 .isInstanceOfSatisfying(ForkException.class, e -> {
                     assertThat(e).hasMessageContaining("forking needs an HVM domain on Intel VT-x with HAP");
-                    assertThat(e.rollback()).containsPattern("could not destroy the half-made fork \\d+ .*EBUSY.*"
-                            + "destroy it with: xenfork destroy \\d+");
-                    assertThat(e.getSuppressed()).isNotEmpty();
+                    assertThat(e.leftAForkBehind()).isTrue();
+                    Undo destroy = e.rollback().get(0);
+                    assertThat(destroy.action()).isEqualTo(Undo.Action.DESTROY_HALF_MADE_FORK);
+                    assertThat(destroy.failureCause()).containsInstanceOf(XenException.class);
+                    assertThat(e.getSuppressed()).contains(destroy.failure());
+                    assertThat(e).hasMessageMatching("(?s).*could not destroy the half-made fork \\d+ .*EBUSY.*"
+                            + "destroy it with: xenfork destroy \\d+.*");
+                    // The parent was running: unpaused again, but the fork left behind still holds it.
+                    assertThat(e.rollback().get(1)).isEqualTo(Undo.done(Undo.Action.UNPAUSE_PARENT, parent.domid()));
+                    assertThat(e).hasMessageContaining("unpaused parent " + parent.domid()
+                            + " again (the fork left behind still holds it paused until it is destroyed)");
                 });
     }
 
@@ -382,8 +402,14 @@ class ForkerTest {
         sim.injectFault(SimCall.named("XEN_DOMCTL_createdomain"), Errno.ENOMEM);
         sim.injectFault(SimCall.named("XEN_DOMCTL_unpausedomain", parent.domid()), Errno.EINVAL);
         assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT))
-                .isInstanceOfSatisfying(ForkException.class, e -> assertThat(e.rollback())
-                        .contains("could not unpause parent " + parent.domid()).contains("xenfork unpause " + parent.domid()));
+                .isInstanceOfSatisfying(ForkException.class, e -> {
+                    assertThat(e.rollback()).singleElement().satisfies(u -> {
+                        assertThat(u.action()).isEqualTo(Undo.Action.UNPAUSE_PARENT);
+                        assertThat(u.succeeded()).isFalse();
+                    });
+                    assertThat(e).hasMessageContaining("could not unpause parent " + parent.domid())
+                            .hasMessageContaining("unpause it with: xenfork unpause " + parent.domid());
+                });
     }
 
     @Test

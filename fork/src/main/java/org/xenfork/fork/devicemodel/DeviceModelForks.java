@@ -9,6 +9,7 @@ import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.Forker;
+import org.xenfork.fork.Undo;
 import org.xenfork.fork.VmFork;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
@@ -69,7 +70,7 @@ public final class DeviceModelForks {
                 throw e;
             }
             if (e instanceof ForkException fe) {
-                throw fe.withRollback("fork " + f.domid() + " destroyed");
+                throw fe.withUndo(Undo.done(Undo.Action.DESTROY_FORK, f.domid()));
             }
             throw e;
         }
@@ -131,8 +132,7 @@ public final class DeviceModelForks {
             try {
                 xen.unpauseDomain(domid);
             } catch (RuntimeException e) {
-                throw new ForkException(ForkStep.UNPAUSE, e, "the fork and its device model are kept, paused: "
-                        + "xenfork unpause " + domid);
+                throw new ForkException(ForkStep.UNPAUSE, e, List.of(Undo.done(Undo.Action.KEEP_PAUSED_FORK, domid)));
             }
         }
     }

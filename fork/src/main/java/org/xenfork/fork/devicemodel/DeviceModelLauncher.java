@@ -16,6 +16,7 @@ import java.util.function.Consumer;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.Undo;
 import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.qmp.QmpClient;
 import org.xenfork.xenstore.XenstoreClient;
@@ -133,7 +134,7 @@ public final class DeviceModelLauncher {
                     + ", log " + log);
             return new DeviceModel(domid, qemu.pid(), qmp, log, status);
         } catch (IOException | RuntimeException e) {
-            String undone = rollback(domid, qemu, written);
+            List<Undo> undone = rollback(domid, qemu, written);
             throw new ForkException(ForkStep.LAUNCH_DM, new IOException(e.getMessage() + logTail(log, logStart), e), undone);
         }
     }
@@ -200,23 +201,26 @@ public final class DeviceModelLauncher {
         }
     }
 
-    private String rollback(int domid, Process qemu, List<String> written) {
-        List<String> done = new ArrayList<>();
+    private List<Undo> rollback(int domid, Process qemu, List<String> written) {
+        List<Undo> done = new ArrayList<>();
         if (qemu != null) {
-            kill(qemu.toHandle());
-            done.add("QEMU pid " + qemu.pid() + " killed");
+            try {
+                kill(qemu.toHandle());
+                done.add(Undo.done(Undo.Action.KILL_DEVICE_MODEL, qemu.pid()));
+            } catch (RuntimeException e) {
+                done.add(Undo.failed(Undo.Action.KILL_DEVICE_MODEL, qemu.pid(), List.of(), e));
+            }
         }
         try {
             removeKeys(written);
             if (!written.isEmpty()) {
-                done.add("its xenstore keys removed");
+                done.add(Undo.done(Undo.Action.REMOVE_DEVICE_MODEL_KEYS, domid, written));
             }
             removeSockets(domid);
         } catch (IOException | RuntimeException e) {
-            done.add("removing its xenstore keys failed (" + e.getMessage() + "): run xenfork destroy " + domid
-                    + " or remove " + String.join(", ", written));
+            done.add(Undo.failed(Undo.Action.REMOVE_DEVICE_MODEL_KEYS, domid, written, e));
         }
-        return String.join(", ", done);
+        return done;
     }
 
     private void kill(ProcessHandle p) {
