@@ -258,10 +258,16 @@ public final class TestQemu implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits until QEMU listens on its QMP socket. The file appears at bind(), before QEMU's listen():
+     * a connect() in between is refused, which a loaded host made visible (RealQemuTest failed with
+     * "Connection refused" right after start()). So the wait is for the listening state, as the
+     * kernel shows it, without a probe connection that QEMU would see.
+     */
     private void awaitSocket(Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            if (isSocket(socket)) {
+            if (isSocket(socket) && isListening(socket)) {
                 return;
             }
             if (!qemu.isAlive()) {
@@ -273,6 +279,18 @@ public final class TestQemu implements AutoCloseable {
                         + tail(log));
             }
             pause(2);
+        }
+    }
+
+    /** __SO_ACCEPTCON in the Flags column of /proc/net/unix: the socket is in listen(). */
+    private static final int SO_ACCEPTCON = 0x10000;
+
+    /** True when /proc/net/unix lists a listening socket bound to {@code p}. */
+    public static boolean isListening(Path p) throws IOException {
+        String path = p.toAbsolutePath().toString();
+        try (var lines = Files.lines(Path.of("/proc/net/unix"), StandardCharsets.UTF_8)) {
+            return lines.skip(1).map(l -> l.trim().split("\\s+")).anyMatch(f -> f.length >= 8
+                    && f[7].equals(path) && (Integer.parseInt(f[3], 16) & SO_ACCEPTCON) != 0);
         }
     }
 
