@@ -4,9 +4,12 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Set;
 import org.xenfork.abi.Abi;
 import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.HypercallBuffer;
 import org.xenfork.privcmd.NativeException;
@@ -43,6 +46,10 @@ final class PrecomputedDomainInfo {
     private final Leaf iDomain, iFlags, iTotPages, iMaxPages, iOutstanding, iShrPages, iPagedPages, iSharedInfoFrame,
             iCpuTime, iOnlineVcpus, iMaxVcpuId, iSsidref, iCpupool, iGpaddrBits, iEmulationFlags, iMiscFlags;
     private final int handleOffset;
+    private final DomainFlag[] flags = DomainFlag.values();
+    private final long[] flagBits = new long[flags.length];
+    private final long shutdownShift;
+    private final long shutdownMask;
     private final byte[] image;
     private final HypercallBuffer buffer;
 
@@ -75,6 +82,11 @@ final class PrecomputedDomainInfo {
         iEmulationFlags = i.leaf("arch_config.emulation_flags");
         iMiscFlags = i.field("arch_config.misc_flags").isPresent() ? i.leaf("arch_config.misc_flags") : null;
         handleOffset = base + i.field("handle").orElseThrow().offset();
+        for (int k = 0; k < flags.length; k++) {
+            flagBits[k] = abi.constant(flags[k].xenName());
+        }
+        shutdownShift = abi.constant("XEN_DOMINF_shutdownshift");
+        shutdownMask = abi.constant("XEN_DOMINF_shutdownmask");
         image = new byte[d.size()];
         buffer = privcmd.buffers().acquire(d.size());
     }
@@ -96,7 +108,15 @@ final class PrecomputedDomainInfo {
         if (errno != 0) {
             throw new IllegalStateException("XEN_DOMCTL_getdomaininfo: errno " + errno);
         }
-        DomainInfo info = new DomainInfo((int) read(iDomain, b), read(iFlags, b), read(iTotPages, b),
+        long word = read(iFlags, b);
+        Set<DomainFlag> states = EnumSet.noneOf(DomainFlag.class);
+        for (int k = 0; k < flags.length; k++) {
+            if ((word & flagBits[k]) != 0) {
+                states.add(flags[k]);
+            }
+        }
+        DomainInfo info = new DomainInfo((int) read(iDomain, b), word, states,
+                (int) ((word >>> shutdownShift) & shutdownMask), read(iTotPages, b),
                 read(iMaxPages, b), read(iOutstanding, b), read(iShrPages, b), read(iPagedPages, b),
                 read(iSharedInfoFrame, b), read(iCpuTime, b), (int) read(iOnlineVcpus, b),
                 (int) read(iMaxVcpuId, b), read(iSsidref, b),

@@ -48,7 +48,7 @@ final class InfoCommand implements Runnable {
         m.put("cores_per_socket", String.valueOf(p.coresPerSocket()));
         m.put("threads_per_core", String.valueOf(p.threadsPerCore()));
         m.put("cpu_mhz", String.format("%d.%03d", p.cpuKhz() / 1000, p.cpuKhz() % 1000));
-        m.put("virt_caps", p.capabilityNames());
+        m.put("virt_caps", p.capabilityNames(xen.abi()));
         m.put("total_memory", String.valueOf(p.totalMemoryMb()));
         m.put("free_memory", String.valueOf(p.freeMemoryMb()));
         m.put("xen_major", String.valueOf(word >>> 16));

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.util.HexFormat;
 import java.util.List;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -68,8 +69,8 @@ final class ListCommand implements Runnable {
         o.put("flags", "0x" + Long.toHexString(d.flags()));
         o.put("state", d.stateLetters());
         if (all) {
-            o.put("hvm", d.has(DomainInfo.HVM_GUEST));
-            o.put("hap", d.has(DomainInfo.HAP));
+            o.put("hvm", d.has(DomainFlag.HVM_GUEST));
+            o.put("hap", d.has(DomainFlag.HAP));
             o.put("max_vcpus", d.maxVcpus());
             o.put("tot_pages", d.totPages());
             o.put("max_pages", d.maxPages());
@@ -85,7 +86,7 @@ final class ListCommand implements Runnable {
             o.put("gpaddr_bits", d.gpaddrBits());
             o.put("emulation_flags", "0x" + Long.toHexString(d.emulationFlags()));
             o.put("misc_flags", "0x" + Long.toHexString(d.miscFlags()));
-            o.put("shutdown_reason", d.has(DomainInfo.SHUTDOWN) ? d.shutdownReason() : -1);
+            o.put("shutdown_reason", d.has(DomainFlag.SHUTDOWN) ? d.shutdownReason() : -1);
         }
         return o;
     }

@@ -11,6 +11,7 @@ import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.Undo;
 import org.xenfork.fork.devicemodel.DeviceModelArgs;
 import org.xenfork.fork.devicemodel.DeviceStateFile;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.qmp.QmpClient;
 import picocli.CommandLine.ArgGroup;
@@ -98,10 +99,10 @@ final class SaveDevicesStateCommand implements Runnable {
         try (Backend b = Backend.open(root, err)) {
             int d = arg.resolve(b);
             DomainInfo info = b.xen().domainInfo(d);
-            if (!info.has(DomainInfo.HVM_GUEST)) {
+            if (!info.has(DomainFlag.HVM_GUEST)) {
                 throw new UsageException("domain " + d + " is a PV guest: it has no QEMU device model");
             }
-            if (!info.has(DomainInfo.PAUSED)) {
+            if (!info.has(DomainFlag.PAUSED)) {
                 // QEMU's own run state says nothing here: xl pause stops the vCPUs in Xen, not QEMU
                 err.println("xenfork: domain " + d + " is running: its devices are saved as of now and will not match "
                         + "its memory when forked later; for a fork, xenfork pause " + d + " first");

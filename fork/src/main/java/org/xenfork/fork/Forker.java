@@ -9,6 +9,7 @@ import java.util.UUID;
 import java.util.function.Consumer;
 import org.xenfork.abi.Abi;
 import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.XenException;
@@ -104,7 +105,7 @@ public final class Forker {
         int flags = (int) ((options.allowIommu() ? flagIommu : 0) | (options.blockInterrupts() ? flagBlockInterrupts : 0));
 
         boolean pausedHere = false;
-        if (!p.has(DomainInfo.PAUSED)) { // the toolstack's pause; a parent of forks is paused by Xen, not shown here
+        if (!p.has(DomainFlag.PAUSED)) { // the toolstack's pause; a parent of forks is paused by Xen, not shown here
             run(ForkStep.PAUSE_PARENT, () -> xen.pauseDomain(parent));
             pausedHere = true;
             notices.accept((xen.dryRun() ? "would pause" : "paused") + " parent " + parent
@@ -202,13 +203,13 @@ public final class Forker {
             throw new ForkRequestException("domain 0 cannot be forked (it is the control domain)");
         }
         DomainInfo p = info(ForkStep.CHECK_PARENT, parent);
-        if (p.has(DomainInfo.DYING)) {
+        if (p.has(DomainFlag.DYING)) {
             throw new ForkRequestException("domain " + parent + " is being destroyed and cannot be forked");
         }
-        if (!p.has(DomainInfo.HVM_GUEST)) {
+        if (!p.has(DomainFlag.HVM_GUEST)) {
             throw new ForkRequestException("domain " + parent + " is a PV guest; forking needs an HVM or PVH guest");
         }
-        if (!p.has(DomainInfo.HAP)) {
+        if (!p.has(DomainFlag.HAP)) {
             throw new ForkRequestException("domain " + parent + " uses shadow paging; forking needs HAP "
                     + "(create the guest with hap=1 on a host with EPT)");
         }
@@ -253,7 +254,10 @@ public final class Forker {
             long v2 = xen.abi().constant("XEN_SYSCTL_PHYSCAP_gnttab_v2");
             grantOpts = (physCaps() & v2) != 0 ? 2 : 1; // libxl's default: the highest version the host offers
         }
-        return new DomainConfig(p.ssidref(), uuid(), DomainConfig.CDF_HVM | DomainConfig.CDF_HAP | DomainConfig.CDF_OOS_OFF,
+        Abi abi = xen.abi();
+        long flags = abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap")
+                | abi.constant("XEN_DOMCTL_CDF_oos_off");
+        return new DomainConfig(p.ssidref(), uuid(), flags,
                 0, p.maxVcpus(), MAX_EVTCHN_PORT, MAX_GRANT_FRAMES, MAX_MAPTRACK_FRAMES, grantOpts, 0, 0,
                 p.emulationFlags(), p.miscFlags());
     }

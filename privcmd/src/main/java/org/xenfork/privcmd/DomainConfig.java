@@ -3,17 +3,13 @@ package org.xenfork.privcmd;
 /**
  * What {@code XEN_DOMCTL_createdomain} takes, independent of release. Fields a
  * release's layout lacks (grant_opts before 4.16, vmtrace_size before 4.15,
- * cpupool_id before 4.17, misc_flags before 4.15) must stay 0 there.
+ * cpupool_id before 4.17, misc_flags before 4.15) must stay 0 there. Flags are
+ * the release's {@code XEN_DOMCTL_CDF_*} and {@code XEN_X86_EMU_*} bits, from
+ * {@link Hypervisor#abi()}.
  */
 public record DomainConfig(long ssidref, byte[] handle, long flags, long iommuOpts, int maxVcpus, int maxEvtchnPort,
                            int maxGrantFrames, int maxMaptrackFrames, long grantOpts, long vmtraceSize, long cpupoolId,
                            long emulationFlags, long miscFlags) {
-    public static final long CDF_HVM = 1L << 0;
-    public static final long CDF_HAP = 1L << 1;
-    public static final long CDF_OOS_OFF = 1L << 3;
-    public static final long CDF_IOMMU = 1L << 5;
-    public static final long EMU_ALL = 0x7ff;
-    public static final long EMU_VPCI = 0x400;
 
     public DomainConfig {
         handle = handle == null ? new byte[16] : handle.clone();

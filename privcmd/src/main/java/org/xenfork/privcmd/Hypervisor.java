@@ -44,10 +44,9 @@ public final class Hypervisor implements AutoCloseable {
     private final long sysctlVersion;
 
     private final StructCall domctl;
-    private final Leaf dCmd;
-    private final Leaf dVersion;
-    private final Leaf dDomain;
+    private final DomctlLeaves d;
     private final StructCall sysctl;
+    private final SysctlLeaves y;
     private final StructCall sharing;
     private final Leaf sOp;
     private final Leaf sDomain;
@@ -81,10 +80,9 @@ public final class Hypervisor implements AutoCloseable {
         sysctlVersion = abi.constant("XEN_SYSCTL_INTERFACE_VERSION");
         HypercallBuffers pool = privcmd.buffers();
         domctl = new StructCall(abi.struct("xen_domctl"), pool);
-        dCmd = domctl.layout.leaf("cmd");
-        dVersion = domctl.layout.leaf("interface_version");
-        dDomain = domctl.layout.leaf("domain");
+        d = new DomctlLeaves(domctl.layout);
         sysctl = new StructCall(abi.struct("xen_sysctl"), pool);
+        y = new SysctlLeaves(sysctl.layout);
         sharing = new StructCall(abi.struct("xen_mem_sharing_op"), pool);
         sOp = sharing.layout.leaf("op");
         sDomain = sharing.layout.leaf("domain");
@@ -98,7 +96,7 @@ public final class Hypervisor implements AutoCloseable {
         mArg0 = multicall.layout.leaf("args[0]");
         mArg1 = multicall.layout.leaf("args[1]");
         mResult = multicall.layout.leaf("result");
-        info = new InfoLeaves(abi.struct("xen_domctl_getdomaininfo"));
+        info = new InfoLeaves(abi.struct("xen_domctl_getdomaininfo"), abi);
         infoInDomctl = domctl.layout.field("u.getdomaininfo").orElseThrow().offset();
         cmdGetdomaininfo = abi.constant("XEN_DOMCTL_getdomaininfo");
         small = pool.acquire(Linux.PAGE_SIZE);
@@ -222,17 +220,9 @@ public final class Hypervisor implements AutoCloseable {
     private void beginDomctlChecked(String cmd, int domid) {
         domctlName = cmd;
         domctl.reset();
-        domctl.set(dCmd, abi.constant(cmd));
-        domctl.set(dVersion, domctlVersion);
-        domctl.set(dDomain, domid);
-    }
-
-    private void setMember(String path, long value) {
-        domctl.set(domctl.layout.leaf(path), value);
-    }
-
-    private long getMember(String path) {
-        return domctl.get(domctl.layout.leaf(path));
+        domctl.set(d.cmd, abi.constant(cmd));
+        domctl.set(d.version, domctlVersion);
+        domctl.set(d.domain, domid);
     }
 
     /** Issues the domctl built in {@link #domctl}; Xen's copy-back lands in the image even on failure. */
@@ -282,15 +272,94 @@ public final class Hypervisor implements AutoCloseable {
         checkDomid("XEN_DOMCTL_getdomaininfo", domid);
         domctlName = "XEN_DOMCTL_getdomaininfo";
         domctl.reset();
-        domctl.set(dCmd, cmdGetdomaininfo);
-        domctl.set(dVersion, domctlVersion);
-        domctl.set(dDomain, domid);
+        domctl.set(d.cmd, cmdGetdomaininfo);
+        domctl.set(d.version, domctlVersion);
+        domctl.set(d.domain, domid);
         issueDomctl(domid, false);
-        DomainInfo d = info.decode(domctl.bytes, infoInDomctl);
-        if (d.domid() != domid) {
+        DomainInfo found = info.decode(domctl.bytes, infoInDomctl);
+        if (found.domid() != domid) {
             throw new XenException("XEN_DOMCTL_getdomaininfo", domid, Errno.ESRCH, "no such domain");
         }
-        return d;
+        return found;
+    }
+
+    /**
+     * The xen_domctl members the calls here set or read, resolved once per release,
+     * as every struct member is reached here: no call looks a member up by name.
+     * A member the release lacks is null.
+     */
+    private static final class DomctlLeaves {
+        final Leaf cmd, version, domain;
+        final Leaf createSsidref, createFlags, createIommuOpts, createMaxVcpus, createMaxEvtchnPort;
+        final Leaf createMaxGrantFrames, createMaxMaptrackFrames, createEmulationFlags;
+        final Leaf createGrantOpts, createVmtraceSize, createCpupoolId, createMiscFlags; // not in every release
+        final Leaf[] createHandle = new Leaf[16];
+        final Leaf maxMemKb, maxVcpus;
+        final Leaf hvmSize, hvmBuffer;
+        final Leaf partialType, partialInstance, partialBufsz, partialBuffer;
+
+        DomctlLeaves(StructLayout s) {
+            cmd = s.leaf("cmd");
+            version = s.leaf("interface_version");
+            domain = s.leaf("domain");
+            String c = "u.createdomain.";
+            createSsidref = s.leaf(c + "ssidref");
+            for (int i = 0; i < 16; i++) {
+                createHandle[i] = s.leaf(c + "handle[" + i + "]");
+            }
+            createFlags = s.leaf(c + "flags");
+            createIommuOpts = s.leaf(c + "iommu_opts");
+            createMaxVcpus = s.leaf(c + "max_vcpus");
+            createMaxEvtchnPort = s.leaf(c + "max_evtchn_port");
+            createMaxGrantFrames = s.leaf(c + "max_grant_frames");
+            createMaxMaptrackFrames = s.leaf(c + "max_maptrack_frames");
+            createEmulationFlags = s.leaf(c + "arch.emulation_flags");
+            createGrantOpts = optional(s, c + "grant_opts");       // 4.16+
+            createVmtraceSize = optional(s, c + "vmtrace_size");   // 4.15+
+            createCpupoolId = optional(s, c + "cpupool_id");       // 4.17+
+            createMiscFlags = optional(s, c + "arch.misc_flags");  // 4.15+
+            maxMemKb = s.leaf("u.max_mem.max_memkb");
+            maxVcpus = s.leaf("u.max_vcpus.max");
+            hvmSize = s.leaf("u.hvmcontext.size");
+            hvmBuffer = s.leaf("u.hvmcontext.buffer");
+            partialType = s.leaf("u.hvmcontext_partial.type");
+            partialInstance = s.leaf("u.hvmcontext_partial.instance");
+            partialBufsz = s.leaf("u.hvmcontext_partial.bufsz");
+            partialBuffer = s.leaf("u.hvmcontext_partial.buffer");
+        }
+    }
+
+    /** The xen_sysctl members the calls here set or read, resolved once per release. */
+    private static final class SysctlLeaves {
+        final Leaf cmd, version;
+        final Leaf listFirstDomain, listMaxDomains, listBuffer, listNumDomains;
+        final Leaf threadsPerCore, coresPerSocket, nrCpus, maxCpuId, nrNodes, cpuKhz, capabilities;
+        final Leaf totalPages, freePages, scrubPages;
+
+        SysctlLeaves(StructLayout s) {
+            cmd = s.leaf("cmd");
+            version = s.leaf("interface_version");
+            String l = "u.getdomaininfolist.";
+            listFirstDomain = s.leaf(l + "first_domain");
+            listMaxDomains = s.leaf(l + "max_domains");
+            listBuffer = s.leaf(l + "buffer");
+            listNumDomains = s.leaf(l + "num_domains");
+            String p = "u.physinfo.";
+            threadsPerCore = s.leaf(p + "threads_per_core");
+            coresPerSocket = s.leaf(p + "cores_per_socket");
+            nrCpus = s.leaf(p + "nr_cpus");
+            maxCpuId = s.leaf(p + "max_cpu_id");
+            nrNodes = s.leaf(p + "nr_nodes");
+            cpuKhz = s.leaf(p + "cpu_khz");
+            capabilities = s.leaf(p + "capabilities");
+            totalPages = s.leaf(p + "total_pages");
+            freePages = s.leaf(p + "free_pages");
+            scrubPages = s.leaf(p + "scrub_pages");
+        }
+    }
+
+    private static Leaf optional(StructLayout s, String path) {
+        return s.field(path).isPresent() ? s.leaf(path) : null;
     }
 
     /**
@@ -302,8 +371,16 @@ public final class Hypervisor implements AutoCloseable {
         final Leaf domain, flags, totPages, maxPages, outstanding, shrPages, pagedPages, sharedInfo, cpuTime;
         final Leaf onlineVcpus, maxVcpuId, ssidref, cpupool, gpaddrBits, emulationFlags, miscFlags;
         final int handle;
+        final Map<DomainFlag, Long> flagBits = new java.util.EnumMap<>(DomainFlag.class);
+        final long shutdownShift;
+        final long shutdownMask;
 
-        InfoLeaves(StructLayout s) {
+        InfoLeaves(StructLayout s, Abi abi) {
+            for (DomainFlag f : DomainFlag.values()) {
+                flagBits.put(f, abi.constant(f.xenName()));
+            }
+            shutdownShift = abi.constant("XEN_DOMINF_shutdownshift");
+            shutdownMask = abi.constant("XEN_DOMINF_shutdownmask");
             size = s.size();
             domain = s.leaf("domain");
             flags = s.leaf("flags");
@@ -318,14 +395,22 @@ public final class Hypervisor implements AutoCloseable {
             maxVcpuId = s.leaf("max_vcpu_id");
             ssidref = s.leaf("ssidref");
             cpupool = s.leaf("cpupool");
-            gpaddrBits = s.field("gpaddr_bits").isPresent() ? s.leaf("gpaddr_bits") : null; // 4.16+
+            gpaddrBits = optional(s, "gpaddr_bits"); // 4.16+
             emulationFlags = s.leaf("arch_config.emulation_flags");
-            miscFlags = s.field("arch_config.misc_flags").isPresent() ? s.leaf("arch_config.misc_flags") : null; // 4.15+
+            miscFlags = optional(s, "arch_config.misc_flags"); // 4.15+
             handle = s.field("handle").orElseThrow().offset();
         }
 
         DomainInfo decode(byte[] b, int base) {
-            return new DomainInfo((int) domain.read(b, base), flags.read(b, base), totPages.read(b, base),
+            long word = flags.read(b, base);
+            java.util.Set<DomainFlag> states = java.util.EnumSet.noneOf(DomainFlag.class);
+            flagBits.forEach((f, bit) -> {
+                if ((word & bit) != 0) {
+                    states.add(f);
+                }
+            });
+            return new DomainInfo((int) domain.read(b, base), word, states, (int) ((word >>> shutdownShift) & shutdownMask),
+                    totPages.read(b, base),
                     maxPages.read(b, base), outstanding.read(b, base), shrPages.read(b, base), pagedPages.read(b, base),
                     sharedInfo.read(b, base), cpuTime.read(b, base), (int) onlineVcpus.read(b, base),
                     (int) maxVcpuId.read(b, base), ssidref.read(b, base),
@@ -340,31 +425,32 @@ public final class Hypervisor implements AutoCloseable {
         // Any 16-bit id: 1..0x7fef asks for that id, anything else lets Xen allocate one.
         checkDomid("XEN_DOMCTL_createdomain", requestedDomid, 0xffff);
         beginDomctlChecked("XEN_DOMCTL_createdomain", requestedDomid);
-        String m = "u.createdomain.";
-        setMember(m + "ssidref", c.ssidref());
+        domctl.set(d.createSsidref, c.ssidref());
         for (int i = 0; i < 16; i++) {
-            setMember(m + "handle[" + i + "]", c.handle()[i] & 0xff);
+            domctl.set(d.createHandle[i], c.handle()[i] & 0xff);
         }
-        setMember(m + "flags", c.flags());
-        setMember(m + "iommu_opts", c.iommuOpts());
-        setMember(m + "max_vcpus", c.maxVcpus());
-        setMember(m + "max_evtchn_port", c.maxEvtchnPort());
-        setMember(m + "max_grant_frames", c.maxGrantFrames() & 0xffffffffL);
-        setMember(m + "max_maptrack_frames", c.maxMaptrackFrames() & 0xffffffffL);
-        setIfPresent(m + "grant_opts", c.grantOpts());
-        setIfPresent(m + "vmtrace_size", c.vmtraceSize());
-        setIfPresent(m + "cpupool_id", c.cpupoolId());
-        setMember(m + "arch.emulation_flags", c.emulationFlags());
-        setIfPresent(m + "arch.misc_flags", c.miscFlags());
+        domctl.set(d.createFlags, c.flags());
+        domctl.set(d.createIommuOpts, c.iommuOpts());
+        domctl.set(d.createMaxVcpus, c.maxVcpus());
+        domctl.set(d.createMaxEvtchnPort, c.maxEvtchnPort());
+        domctl.set(d.createMaxGrantFrames, c.maxGrantFrames() & 0xffffffffL);
+        domctl.set(d.createMaxMaptrackFrames, c.maxMaptrackFrames() & 0xffffffffL);
+        setIfPresent(d.createGrantOpts, "grant_opts", c.grantOpts());
+        setIfPresent(d.createVmtraceSize, "vmtrace_size", c.vmtraceSize());
+        setIfPresent(d.createCpupoolId, "cpupool_id", c.cpupoolId());
+        domctl.set(d.createEmulationFlags, c.emulationFlags());
+        setIfPresent(d.createMiscFlags, "arch.misc_flags", c.miscFlags());
         issueDomctl(requestedDomid, true);
-        return (int) domctl.get(dDomain);
+        return (int) domctl.get(d.domain);
     }
 
-    private void setIfPresent(String path, long value) {
-        if (domctl.layout.field(path).isPresent()) {
-            setMember(path, value);
+    /** Sets a createdomain member that not every release has (its leaf is null there): 0 is all it may be then. */
+    private void setIfPresent(Leaf member, String name, long value) {
+        if (member != null) {
+            domctl.set(member, value);
         } else if (value != 0) {
-            throw new IllegalArgumentException(path + " does not exist in Xen " + abi.release() + "; it must be 0");
+            throw new IllegalArgumentException("u.createdomain." + name + " does not exist in Xen " + abi.release()
+                    + "; it must be 0");
         }
     }
 
@@ -389,14 +475,14 @@ public final class Hypervisor implements AutoCloseable {
     /** {@code XEN_DOMCTL_max_mem}. */
     public void setMaxMem(int domid, long maxKb) {
         beginDomctl("XEN_DOMCTL_max_mem", domid);
-        setMember("u.max_mem.max_memkb", maxKb);
+        domctl.set(d.maxMemKb, maxKb);
         issueDomctl(domid, true);
     }
 
     /** {@code XEN_DOMCTL_max_vcpus}. */
     public void setMaxVcpus(int domid, int max) {
         beginDomctl("XEN_DOMCTL_max_vcpus", domid);
-        setMember("u.max_vcpus.max", max);
+        domctl.set(d.maxVcpus, max);
         issueDomctl(domid, true);
     }
 
@@ -404,17 +490,17 @@ public final class Hypervisor implements AutoCloseable {
     public byte[] hvmContext(int domid) {
         beginDomctl("XEN_DOMCTL_gethvmcontext", domid);
         issueDomctl(domid, false);
-        int size = (int) getMember("u.hvmcontext.size");
+        int size = (int) domctl.get(d.hvmSize);
         if (size <= 0 || size > 64 << 20) {
             throw new XenException("XEN_DOMCTL_gethvmcontext", domid, Errno.EINVAL,
                     "the hypervisor reported an implausible context size " + size);
         }
         try (HypercallBuffer buf = acquire(size)) {
             beginDomctl("XEN_DOMCTL_gethvmcontext", domid);
-            setMember("u.hvmcontext.size", size);
-            setMember("u.hvmcontext.buffer", buf.address());
+            domctl.set(d.hvmSize, size);
+            domctl.set(d.hvmBuffer, buf.address());
             issueDomctl(domid, false);
-            int used = (int) getMember("u.hvmcontext.size");
+            int used = (int) domctl.get(d.hvmSize);
             return buf.get(Math.min(used, size));
         }
     }
@@ -428,8 +514,8 @@ public final class Hypervisor implements AutoCloseable {
         try (HypercallBuffer buf = acquire(stream.length)) {
             buf.put(stream, stream.length);
             beginDomctl("XEN_DOMCTL_sethvmcontext", domid);
-            setMember("u.hvmcontext.size", stream.length);
-            setMember("u.hvmcontext.buffer", buf.address());
+            domctl.set(d.hvmSize, stream.length);
+            domctl.set(d.hvmBuffer, buf.address());
             issueDomctl(domid, true);
         }
     }
@@ -440,20 +526,20 @@ public final class Hypervisor implements AutoCloseable {
      */
     public byte[] hvmContextPartial(int domid, int typecode, int instance) {
         beginDomctl("XEN_DOMCTL_gethvmcontext_partial", domid);
-        setMember("u.hvmcontext_partial.type", typecode);
-        setMember("u.hvmcontext_partial.instance", instance);
+        domctl.set(d.partialType, typecode);
+        domctl.set(d.partialInstance, instance);
         issueDomctl(domid, false);
-        int size = (int) getMember("u.hvmcontext_partial.bufsz");
+        int size = (int) domctl.get(d.partialBufsz);
         if (size <= 0 || size > 16 << 20) {
             throw new XenException("XEN_DOMCTL_gethvmcontext_partial", domid, Errno.EINVAL,
                     "the hypervisor reported an implausible record size " + size);
         }
         try (HypercallBuffer buf = acquire(size)) {
             beginDomctl("XEN_DOMCTL_gethvmcontext_partial", domid);
-            setMember("u.hvmcontext_partial.type", typecode);
-            setMember("u.hvmcontext_partial.instance", instance);
-            setMember("u.hvmcontext_partial.bufsz", size);
-            setMember("u.hvmcontext_partial.buffer", buf.address());
+            domctl.set(d.partialType, typecode);
+            domctl.set(d.partialInstance, instance);
+            domctl.set(d.partialBufsz, size);
+            domctl.set(d.partialBuffer, buf.address());
             issueDomctl(domid, false);
             return buf.get(size);
         }
@@ -471,24 +557,23 @@ public final class Hypervisor implements AutoCloseable {
 
     private void beginSysctl(String cmd) {
         sysctl.reset();
-        sysctl.set(sysctl.layout.leaf("cmd"), abi.constant(cmd));
-        sysctl.set(sysctl.layout.leaf("interface_version"), sysctlVersion);
+        sysctl.set(y.cmd, abi.constant(cmd));
+        sysctl.set(y.version, sysctlVersion);
     }
 
     /** {@code XEN_SYSCTL_getdomaininfolist}, from domain 0 on, in batches, until Xen has no more. */
     public List<DomainInfo> domains() {
         List<DomainInfo> out = new ArrayList<>();
         int stride = info.size; // 104 bytes up to 4.15, 112 from 4.16
-        StructLayout s = sysctl.layout;
         try (HypercallBuffer buf = acquire(LIST_BATCH * stride)) {
             int first = 0;
             while (first < Domid.FIRST_RESERVED) {
                 beginSysctl("XEN_SYSCTL_getdomaininfolist");
-                sysctl.set(s.leaf("u.getdomaininfolist.first_domain"), first);
-                sysctl.set(s.leaf("u.getdomaininfolist.max_domains"), LIST_BATCH);
-                sysctl.set(s.leaf("u.getdomaininfolist.buffer"), buf.address());
+                sysctl.set(y.listFirstDomain, first);
+                sysctl.set(y.listMaxDomains, LIST_BATCH);
+                sysctl.set(y.listBuffer, buf.address());
                 issue(sysctl, hSysctl, "XEN_SYSCTL_getdomaininfolist", -1, false);
-                int n = (int) sysctl.get(s.leaf("u.getdomaininfolist.num_domains"));
+                int n = (int) sysctl.get(y.listNumDomains);
                 if (n < 0 || n > LIST_BATCH) {
                     throw new XenException("XEN_SYSCTL_getdomaininfolist", -1, Errno.EINVAL,
                             "the hypervisor returned " + n + " domains for a buffer of " + LIST_BATCH);
@@ -510,14 +595,10 @@ public final class Hypervisor implements AutoCloseable {
     public PhysInfo physinfo() {
         beginSysctl("XEN_SYSCTL_physinfo");
         issue(sysctl, hSysctl, "XEN_SYSCTL_physinfo", -1, false);
-        StructLayout s = sysctl.layout;
-        String p = "u.physinfo.";
-        return new PhysInfo((int) sysctl.get(s.leaf(p + "threads_per_core")), (int) sysctl.get(s.leaf(p + "cores_per_socket")),
-                (int) sysctl.get(s.leaf(p + "nr_cpus")), (int) sysctl.get(s.leaf(p + "max_cpu_id")),
-                (int) sysctl.get(s.leaf(p + "nr_nodes")),
-                sysctl.get(s.leaf(p + "cpu_khz")), sysctl.get(s.leaf(p + "capabilities")),
-                sysctl.get(s.leaf(p + "total_pages")), sysctl.get(s.leaf(p + "free_pages")),
-                sysctl.get(s.leaf(p + "scrub_pages")));
+        return new PhysInfo((int) sysctl.get(y.threadsPerCore), (int) sysctl.get(y.coresPerSocket),
+                (int) sysctl.get(y.nrCpus), (int) sysctl.get(y.maxCpuId), (int) sysctl.get(y.nrNodes),
+                sysctl.get(y.cpuKhz), sysctl.get(y.capabilities), sysctl.get(y.totalPages), sysctl.get(y.freePages),
+                sysctl.get(y.scrubPages));
     }
 
     // ---- memory sharing ----

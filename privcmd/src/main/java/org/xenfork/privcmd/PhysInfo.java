@@ -1,13 +1,22 @@
 package org.xenfork.privcmd;
 
+import java.util.List;
+import org.xenfork.abi.Abi;
+
 /** {@code XEN_SYSCTL_physinfo}: the host, as {@code xl info} summarises it. */
 public record PhysInfo(int threadsPerCore, int coresPerSocket, int nrCpus, int maxCpuId, int nrNodes, long cpuKhz,
                        long capabilities, long totalPages, long freePages, long scrubPages) {
-    public static final long CAP_HVM = 0x1;
-    public static final long CAP_PV = 0x2;
-    public static final long CAP_DIRECTIO = 0x4;
-    public static final long CAP_HAP = 0x8;
-    public static final long CAP_SHADOW = 0x10;
+    /** One word of {@code xl info}'s virt_caps and the XEN_SYSCTL_PHYSCAP_* bits (by suffix) it needs. */
+    private record VirtCap(String word, List<String> bits) { }
+
+    /** In xl's order and spelling; directio is shown per guest type, as xl does. */
+    private static final List<VirtCap> VIRT_CAPS = List.of(
+            new VirtCap("pv", List.of("pv")), new VirtCap("hvm", List.of("hvm")),
+            new VirtCap("hvm_directio", List.of("hvm", "directio")), new VirtCap("pv_directio", List.of("pv", "directio")),
+            new VirtCap("hap", List.of("hap")), new VirtCap("shadow", List.of("shadow")),
+            new VirtCap("iommu_hap_pt_share", List.of("iommu_hap_pt_share")), new VirtCap("vmtrace", List.of("vmtrace")),
+            new VirtCap("vpmu", List.of("vpmu")), new VirtCap("gnttab-v1", List.of("gnttab_v1")),
+            new VirtCap("gnttab-v2", List.of("gnttab_v2")));
 
     public long totalMemoryMb() {
         return totalPages * 4 / 1024;
@@ -17,31 +26,19 @@ public record PhysInfo(int threadsPerCore, int coresPerSocket, int nrCpus, int m
         return freePages * 4 / 1024;
     }
 
-    /** Capability names in the order and spelling of {@code xl info}'s virt_caps. */
-    public String capabilityNames() {
-        boolean directio = (capabilities & CAP_DIRECTIO) != 0;
+    /** The capability names of {@code xl info}'s virt_caps, with the bits of {@code abi}'s release. */
+    public String capabilityNames(Abi abi) {
         StringBuilder sb = new StringBuilder();
-        add(sb, CAP_PV, "pv");
-        add(sb, CAP_HVM, "hvm");
-        if (directio && (capabilities & CAP_HVM) != 0) {
-            sb.append(sb.length() == 0 ? "" : " ").append("hvm_directio");
+        for (VirtCap cap : VIRT_CAPS) {
+            boolean all = true;
+            for (String bit : cap.bits()) {
+                long mask = abi.findConstant("XEN_SYSCTL_PHYSCAP_" + bit).orElse(0L); // a bit the release lacks is never set
+                all &= mask != 0 && (capabilities & mask) != 0;
+            }
+            if (all) {
+                sb.append(sb.length() == 0 ? "" : " ").append(cap.word());
+            }
         }
-        if (directio && (capabilities & CAP_PV) != 0) {
-            sb.append(sb.length() == 0 ? "" : " ").append("pv_directio");
-        }
-        add(sb, CAP_HAP, "hap");
-        add(sb, CAP_SHADOW, "shadow");
-        add(sb, 0x20, "iommu_hap_pt_share");
-        add(sb, 0x40, "vmtrace");
-        add(sb, 0x80, "vpmu");
-        add(sb, 0x100, "gnttab-v1");
-        add(sb, 0x200, "gnttab-v2");
         return sb.toString();
-    }
-
-    private void add(StringBuilder sb, long bit, String name) {
-        if ((capabilities & bit) != 0) {
-            sb.append(sb.length() == 0 ? "" : " ").append(name);
-        }
     }
 }

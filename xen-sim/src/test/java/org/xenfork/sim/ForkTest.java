@@ -7,6 +7,7 @@ import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.xenfork.abi.Abi;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
@@ -14,10 +15,12 @@ import org.xenfork.privcmd.NativeException;
 
 /** XENMEM_sharing_op fork and fork_reset through the seam, every check of xen/arch/x86/mm/mem_sharing.c per release. */
 class ForkTest {
-    private static final int IOMMU_ALLOWED = 1;
-    private static final int BLOCK_INTERRUPTS = 2;
-    private static final int RESET_STATE = 4;
-    private static final int RESET_MEMORY = 8;
+    /** The XENMEM_FORK_* bits by Xen's names; the newest release has them all (the reset ones came in 4.17). */
+    private static final Abi NEWEST = Abi.forRelease(XenRelease.SUPPORTED.get(XenRelease.SUPPORTED.size() - 1));
+    private static final int IOMMU_ALLOWED = (int) NEWEST.constant("XENMEM_FORK_WITH_IOMMU_ALLOWED");
+    private static final int BLOCK_INTERRUPTS = (int) NEWEST.constant("XENMEM_FORK_BLOCK_INTERRUPTS");
+    private static final int RESET_STATE = (int) NEWEST.constant("XENMEM_FORK_RESET_STATE");
+    private static final int RESET_MEMORY = (int) NEWEST.constant("XENMEM_FORK_RESET_MEMORY");
 
     private static boolean flagsReset(String release) {
         return XenRelease.parse(release).atLeast(4, 17);

@@ -8,8 +8,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.xenfork.abi.Abi;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.Hypervisor;
@@ -43,9 +45,14 @@ class HypervisorOverSimTest {
         }
     }
 
+    /** XEN_DOMCTL_CDF_hvm | XEN_DOMCTL_CDF_hap of the release. */
+    private static long hvmHap(Abi abi) {
+        return abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap");
+    }
+
     /** What a fork of {@code parent} is created with (as KF/x and the posted xl fork-vm do). */
     private static DomainConfig forkOf(Hypervisor xen, DomainInfo parent) {
-        return new DomainConfig(0, null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP, 0, parent.maxVcpus(), 1023, 32, 1024,
+        return new DomainConfig(0, null, hvmHap(xen.abi()), 0, parent.maxVcpus(), 1023, 32, 1024,
                 xen.release().atLeast(4, 16) ? 2 : 0, 0, 0, parent.emulationFlags(), 0);
     }
 
@@ -61,8 +68,8 @@ class HypervisorOverSimTest {
             DomainInfo a = all.get(1);
             assertThat(a.memoryKb()).isEqualTo(65536);
             assertThat(a.maxVcpus()).isEqualTo(2);
-            assertThat(a.has(DomainInfo.HVM_GUEST)).isTrue();
-            assertThat(all.get(2).has(DomainInfo.PAUSED)).isTrue();
+            assertThat(a.has(DomainFlag.HVM_GUEST)).isTrue();
+            assertThat(all.get(2).has(DomainFlag.PAUSED)).isTrue();
             assertThat(m.xen().domainInfo(2).domid()).isEqualTo(2);
         }
     }
@@ -94,13 +101,15 @@ class HypervisorOverSimTest {
     @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.19", "4.21"})
     void createPauseUnpauseDestroy(String release) {
         try (Machine m = Machine.of(release)) {
-            DomainConfig c = new DomainConfig(0, new byte[16], DomainConfig.CDF_HVM | DomainConfig.CDF_HAP, 0, 2, 1023, 32,
-                    1024, m.xen().release().atLeast(4, 16) ? 1 : 0, 0, 0, DomainConfig.EMU_ALL & ~DomainConfig.EMU_VPCI, 0);
+            Abi abi = m.xen().abi();
+            long emulation = abi.constant("XEN_X86_EMU_ALL") & ~abi.constant("XEN_X86_EMU_VPCI"); // xl's HVM default
+            DomainConfig c = new DomainConfig(0, new byte[16], hvmHap(abi), 0, 2, 1023, 32,
+                    1024, m.xen().release().atLeast(4, 16) ? 1 : 0, 0, 0, emulation, 0);
             int d = m.xen().createDomain(0, c);
             assertThat(d).isPositive();
             DomainInfo info = m.xen().domainInfo(d);
-            assertThat(info.has(DomainInfo.PAUSED)).as("born paused by the controller").isTrue();
-            assertThat(info.emulationFlags()).isEqualTo(0x3ff);
+            assertThat(info.has(DomainFlag.PAUSED)).as("born paused by the controller").isTrue();
+            assertThat(info.emulationFlags()).isEqualTo(emulation);
             m.xen().setMaxMem(d, 65536);
             m.xen().unpauseDomain(d);
             assertThat(m.sim().domain(d).orElseThrow().isPaused()).isFalse();
@@ -114,7 +123,7 @@ class HypervisorOverSimTest {
     @Test
     void grantVersionZeroIsRefusedFrom416() {
         try (Machine m = Machine.of("4.16")) {
-            DomainConfig c = new DomainConfig(0, null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP, 0, 1, 1023, 32, 1024, 0, 0, 0,
+            DomainConfig c = new DomainConfig(0, null, hvmHap(m.xen().abi()), 0, 1, 1023, 32, 1024, 0, 0, 0,
                     0x3ff, 0);
             assertThatThrownBy(() -> m.xen().createDomain(0, c)).isInstanceOfSatisfying(XenException.class, e -> {
                 assertThat(e.call()).isEqualTo("XEN_DOMCTL_createdomain");
@@ -126,7 +135,7 @@ class HypervisorOverSimTest {
     @Test
     void fieldsTheReleaseLacksMustStayZero() {
         try (Machine m = Machine.of("4.14")) {
-            DomainConfig c = new DomainConfig(0, null, 3, 0, 1, 1023, 32, 1024, 2, 0, 0, 0x3ff, 0);
+            DomainConfig c = new DomainConfig(0, null, hvmHap(m.xen().abi()), 0, 1, 1023, 32, 1024, 2, 0, 0, 0x3ff, 0);
             assertThatThrownBy(() -> m.xen().createDomain(0, c)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("grant_opts does not exist in Xen 4.14");
         }

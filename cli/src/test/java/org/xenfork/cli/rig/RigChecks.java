@@ -203,7 +203,8 @@ public final class RigChecks {
             Abi abi = xen.abi();
             release = abi.release().toString();
             long emu = abi.constant("XEN_X86_EMU_LAPIC"); // a PVH-like empty domain
-            id = xen.createDomain(0, new DomainConfig(0, null, DomainConfig.CDF_HVM | DomainConfig.CDF_HAP, 0, 1, 1023, 32,
+            id = xen.createDomain(0, new DomainConfig(0, null,
+                    abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap"), 0, 1, 1023, 32,
                     1024, abi.struct("xen_domctl_createdomain").field("grant_opts").isPresent() ? 1 : 0, 0, 0, emu, 0));
         }
         check("createdomain (Xen " + release + " layout) made domain " + id + ", xl list shows it", xlList().containsKey(id));

@@ -11,6 +11,7 @@ import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.Undo;
 import org.xenfork.fork.VmFork;
+import org.xenfork.privcmd.DomainFlag;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.qmp.QmpClient;
@@ -51,7 +52,7 @@ public final class DeviceModelForks {
     public VmFork fork(int parent, ForkOptions options, DeviceModelConfig cfg, Path saveFile) throws IOException {
         DeviceStateFile.check(saveFile);
         DomainInfo p = forker.hypervisor().domainInfo(parent);
-        if (!p.has(DomainInfo.PAUSED)) {
+        if (!p.has(DomainFlag.PAUSED)) {
             throw new ForkRequestException("parent " + parent + " is running: pause it before saving its device state "
                     + "(xenfork pause " + parent + "; xenfork save-devices-state --domid " + parent + " FILE), so that "
                     + "the state in " + saveFile + " matches the memory the fork gets");
@@ -110,7 +111,7 @@ public final class DeviceModelForks {
 
     /** A device model must be the parent's: same vCPU count, an HVM domain with emulated devices. */
     private void fits(int domid, DomainInfo d, DeviceModelConfig cfg) {
-        if (!d.has(DomainInfo.HVM_GUEST) || forker.pvh(d)) {
+        if (!d.has(DomainFlag.HVM_GUEST) || forker.pvh(d)) {
             throw new ForkRequestException("domain " + domid + " is not an HVM guest with emulated devices "
                     + "(PV or PVH); it has no device model to launch");
         }
@@ -128,7 +129,7 @@ public final class DeviceModelForks {
             }
         }
         Hypervisor xen = forker.hypervisor();
-        if (xen.domainInfo(domid).has(DomainInfo.PAUSED)) {
+        if (xen.domainInfo(domid).has(DomainFlag.PAUSED)) {
             try {
                 xen.unpauseDomain(domid);
             } catch (RuntimeException e) {
