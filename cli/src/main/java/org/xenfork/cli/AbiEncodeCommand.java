@@ -153,7 +153,7 @@ final class AbiEncodeCommand implements Callable<Integer> {
             throw new AbiException("\"fields\" must be an object of path to value");
         }
         Map<String, String> values = new LinkedHashMap<>();
-        fields.fields().forEachRemaining(e -> {
+        fields.properties().forEach(e -> {
             JsonNode v = e.getValue();
             if (v.isTextual()) {
                 values.put(e.getKey(), v.asText());

@@ -42,8 +42,8 @@ final class ListCommand implements Runnable {
             }
             if (longFormat) {
                 for (DomainInfo d : domains) {
-                    json(d, b.name(d.domid()).orElse(null), true).fields()
-                            .forEachRemaining(e -> out.printf("%-20s %s%n", e.getKey(), e.getValue().asText()));
+                    json(d, b.name(d.domid()).orElse(null), true).properties()
+                            .forEach(e -> out.printf("%-20s %s%n", e.getKey(), e.getValue().asText()));
                     out.println();
                 }
                 return;

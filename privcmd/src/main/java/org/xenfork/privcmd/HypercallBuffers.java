@@ -1,7 +1,9 @@
 package org.xenfork.privcmd;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * Hypercall-safe memory as libxencall makes it (tools/libs/call/linux.c): pages mmapped
@@ -24,8 +26,8 @@ public final class HypercallBuffers implements AutoCloseable {
 
     private final NativeSeam seam;
     private final int hypercallFd; // -1: anonymous fallback
-    @SuppressWarnings("unchecked")
-    private final Deque<Long>[] cache = new Deque[CACHED_PAGES + 1];
+    /** Indexed by page count; slot 0 stays empty so that a count needs no offset. */
+    private final List<Deque<Long>> cache = new ArrayList<>(CACHED_PAGES + 1);
     /** Buffers handed out and not yet given back: unmapped by {@link #close()} if their owner never returns them. */
     private final java.util.Set<HypercallBuffer> live =
             java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
@@ -34,8 +36,9 @@ public final class HypercallBuffers implements AutoCloseable {
     HypercallBuffers(NativeSeam seam, int hypercallFd) {
         this.seam = seam;
         this.hypercallFd = hypercallFd;
+        cache.add(null);
         for (int i = 1; i <= CACHED_PAGES; i++) {
-            cache[i] = new ArrayDeque<>(CACHED_PER_SIZE);
+            cache.add(new ArrayDeque<>(CACHED_PER_SIZE));
         }
     }
 
@@ -58,7 +61,7 @@ public final class HypercallBuffers implements AutoCloseable {
         }
         int pages = (size + Linux.PAGE_SIZE - 1) / Linux.PAGE_SIZE;
         int bytes = pages * Linux.PAGE_SIZE;
-        Long cached = pages <= CACHED_PAGES ? cache[pages].pollFirst() : null;
+        Long cached = pages <= CACHED_PAGES ? cache.get(pages).pollFirst() : null;
         long address = cached != null ? cached : map(bytes);
         HypercallBuffer b = new HypercallBuffer(this, address, bytes, size);
         live.add(b);
@@ -71,12 +74,12 @@ public final class HypercallBuffers implements AutoCloseable {
         }
         int pages = b.capacity() / Linux.PAGE_SIZE;
         try {
-            if (!closed && pages <= CACHED_PAGES && cache[pages].size() < CACHED_PER_SIZE) {
+            if (!closed && pages <= CACHED_PAGES && cache.get(pages).size() < CACHED_PER_SIZE) {
                 // Zero now, so the next user starts from zeroed memory as from a fresh mapping.
                 for (int off = 0; off < b.capacity(); off += Linux.PAGE_SIZE) {
                     seam.write(b.address() + off, ZERO_PAGE, 0, Linux.PAGE_SIZE);
                 }
-                cache[pages].addFirst(b.address());
+                cache.get(pages).addFirst(b.address());
             } else {
                 unmap(b.address(), b.capacity());
             }
@@ -124,10 +127,10 @@ public final class HypercallBuffers implements AutoCloseable {
         }
         live.clear();
         for (int pages = 1; pages <= CACHED_PAGES; pages++) {
-            for (Long a : cache[pages]) {
+            for (Long a : cache.get(pages)) {
                 unmap(a, pages * Linux.PAGE_SIZE);
             }
-            cache[pages].clear();
+            cache.get(pages).clear();
         }
     }
 }

@@ -176,6 +176,7 @@ public final class DeviceModelLauncher {
     }
 
     /** Waits for QEMU's {@code running} in xenstore, QEMU's exit, or the start timeout, whichever comes first. */
+    @SuppressWarnings("try") // the watch is never read: it only has to stay registered while the loop waits
     private void waitRunning(int domid, Process qemu, Path log) throws IOException {
         String key = dmDir(domid) + "/state";
         BlockingQueue<Boolean> changed = new LinkedBlockingQueue<>();

@@ -74,6 +74,7 @@ class DeviceModelLauncherTest {
     }
 
     @Test
+    @SuppressWarnings("try") // secret is never read: it is held open as a descriptor of ours that must not reach QEMU
     void startsQemuAsLibxlDoes() throws Exception {
         DeviceModelLauncher l = launcher(Duration.ofSeconds(60));
         DeviceModel dm;
