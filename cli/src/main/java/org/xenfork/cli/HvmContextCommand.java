@@ -182,15 +182,9 @@ final class HvmContextCommand implements Runnable {
                 HvmContext ctx = HvmContextSource.parse(bytes, b.xen().release(), file.toString());
                 try {
                     ctx.requireKnownTypes();
+                    ctx.requireFits(b.xen().domainInfo(d).maxVcpus());
                 } catch (HvmContextException e) {
-                    throw new UsageException(file + ": " + e.getMessage());
-                }
-                int max = b.xen().domainInfo(d).maxVcpus();
-                for (HvmRecord r : ctx.records()) {
-                    if (r.isPerVcpu() && r.instance() >= max) {
-                        throw new UsageException(file + ": " + r.label() + ", but domain " + d + " has vCPUs 0 to "
-                                + (max - 1) + " (Xen's loader refuses it: EINVAL)");
-                    }
+                    throw new UsageException(file + ": " + e.getMessage() + " (domain " + d + ")");
                 }
                 b.xen().setHvmContext(d, bytes);
                 if (!parent.root.dryRun) {

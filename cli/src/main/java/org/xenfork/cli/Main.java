@@ -6,6 +6,7 @@ import org.xenfork.abi.AbiException;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
+import org.xenfork.fork.devicemodel.DeviceModelMissingException;
 import org.xenfork.sim.SimXen;
 import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.privcmd.XenException;
@@ -56,7 +57,7 @@ public final class Main {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_REFUSED;
             }
-            if (ex instanceof XenEnvironmentException) {
+            if (ex instanceof XenEnvironmentException || ex instanceof DeviceModelMissingException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_ENVIRONMENT;
             }

@@ -279,7 +279,7 @@ class HvmContextCommandTest extends CommandRunner {
         assertThat(xenfork(HvmContextCommandTest::web, "--backend", "sim", "hvm-context", "set", "1", unknown.toString()).err())
                 .contains("typecode 25 is no record type of Xen 4.17");
         assertThat(xenfork(HvmContextCommandTest::web, "--backend", "sim", "hvm-context", "set", "1", vcpu5.toString()).err())
-                .contains("CPU vcpu 5, but domain 1 has vCPUs 0 to 1");
+                .contains("CPU vcpu 5, but the domain has vCPUs 0 to 1").contains("(domain 1)");
         // the real HVM guest's PIC, IOAPIC, ... are records this simulator has no handler for: Xen-style EINVAL, exit 1
         Run real = xenfork(HvmContextCommandTest::web, "--backend", "sim", "hvm-context", "set", "1", sample(HvmSamples.HVM).toString());
         assertThat(real.code()).isEqualTo(Main.EXIT_REFUSED);

@@ -207,6 +207,21 @@ public final class HvmContext {
         }
     }
 
+    /**
+     * Refuses a context with a per-vCPU record for a vCPU the target domain does not have
+     * ({@code maxVcpus}: its max_vcpu_id + 1): Xen's loader refuses the whole stream then (EINVAL),
+     * after the domain was paused for it. Call it before {@code sethvmcontext}.
+     */
+    public void requireFits(int maxVcpus) throws HvmContextException {
+        for (int i = 0; i < records.size(); i++) {
+            HvmRecord r = records.get(i);
+            if (r.isPerVcpu() && r.instance() >= maxVcpus) {
+                throw HvmContextException.inRecord(i, r.name(), r.instance(), offsetOf(i), r.label()
+                        + ", but the domain has vCPUs 0 to " + (maxVcpus - 1) + " (Xen's loader refuses it: EINVAL)");
+            }
+        }
+    }
+
     static void writeDescriptor(RecordTypes types, byte[] out, int off, int typecode, int instance, long length) {
         types.typecode.write(out, off, typecode);
         types.instance.write(out, off, instance);

@@ -148,6 +148,17 @@ class HvmContextParseTest {
     }
 
     @Test
+    void aPerVcpuRecordForAVcpuTheDomainLacksIsRefusedBeforeLoading() throws Exception {
+        HvmContext ctx = HvmContext.parse(Streams.withHeader().record(Streams.LAPIC_REGS, 0, new byte[1024])
+                .record(Streams.PIC, 3, new byte[8])             // not per vCPU: its instance is no vCPU
+                .record(Streams.LAPIC_REGS, 2, new byte[1024]).end().toBytes(), XEN_4_17);
+        ctx.requireFits(3);
+        assertThatThrownBy(() -> ctx.requireFits(2)).isInstanceOf(HvmContextException.class)
+                .hasMessageStartingWith("record 3 (LAPIC_REGS, instance 2) at offset 0x")
+                .hasMessageEndingWith("LAPIC_REGS vcpu 2, but the domain has vCPUs 0 to 1 (Xen's loader refuses it: EINVAL)");
+    }
+
+    @Test
     void exactLengthTypesTakeOnlyTheirSize() {
         byte[] pic9 = Streams.withHeader().record(Streams.PIC, 0, new byte[9]).end().toBytes();
         assertThatThrownBy(() -> HvmContext.parse(pic9, XEN_4_17))

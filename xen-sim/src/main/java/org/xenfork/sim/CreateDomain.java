@@ -101,7 +101,7 @@ final class CreateDomain {
      * {@code arch_sanitise_domain_config}, it sets CDF_oos_off in {@code op}
      * for a PV domain (the toolstack sees that in the copied-back struct).
      */
-    DomainConfig check(byte[] op) {
+    DomainParams check(byte[] op) {
         long f = flags.read(op, 0);
         boolean hvm = (f & cdfHvm) != 0;
         boolean hap = (f & cdfHap) != 0;
@@ -142,7 +142,7 @@ final class CreateDomain {
         // sched_init_domain -> cpupool_add_domain (4.17+)
         XenError.failIf(cpupoolId != null && cpupoolId.read(op, 0) != CPUPOOL0, Errno.ESRCH);
         byte[] handle = Arrays.copyOfRange(op, handleOffset, handleOffset + handleSize);
-        return new DomainConfig(handle, (int) ssidref.read(op, 0), (int) f, (int) vcpus, (int) emu);
+        return new DomainParams(handle, (int) ssidref.read(op, 0), (int) f, (int) vcpus, (int) emu);
     }
 
     /**

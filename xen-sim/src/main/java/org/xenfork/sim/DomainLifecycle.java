@@ -17,13 +17,13 @@ final class DomainLifecycle {
 
     private final Object lock;
     private final DomainTable table;
-    private final HvmContext hvm;
+    private final HvmSaveRestore hvm;
     private final Host host;
     private final long cdfHvm;
     private final long cdfHap;
     private final long cdfIommu;
 
-    DomainLifecycle(Object lock, Abi abi, DomainTable table, HvmContext hvm, Host host) {
+    DomainLifecycle(Object lock, Abi abi, DomainTable table, HvmSaveRestore hvm, Host host) {
         this.lock = lock;
         this.table = table;
         this.hvm = hvm;
@@ -38,7 +38,7 @@ final class DomainLifecycle {
      * them), no memory, and paused by the controller ({@code
      * controller_pause_count = 1}, one {@code pause_count} with it).
      */
-    SimDomain create(int domid, DomainConfig c) {
+    SimDomain create(int domid, DomainParams c) {
         boolean isHvm = (c.cdfFlags() & cdfHvm) != 0;
         SimDomain d = new SimDomain(lock, domid, c.handle(), c.cdfFlags(), isHvm,
                 isHvm && (c.cdfFlags() & cdfHap) != 0, (c.cdfFlags() & cdfIommu) != 0, c.ssidref(),

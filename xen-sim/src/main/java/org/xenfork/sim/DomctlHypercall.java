@@ -25,8 +25,8 @@ final class DomctlHypercall {
     private final DomainTable domains;
     private final DomainLifecycle lifecycle;
     private final CreateDomain createDomain;
-    private final DomainInfo domainInfo;
-    private final HvmContext hvm;
+    private final GetDomainInfoReply domainInfo;
+    private final HvmSaveRestore hvm;
     private final Host host;
     private final boolean getdomaininfoExact;
     private final int size;
@@ -64,8 +64,8 @@ final class DomctlHypercall {
         }
     }
 
-    DomctlHypercall(Abi abi, DomainTable domains, DomainLifecycle lifecycle, DomainInfo domainInfo,
-                    HvmContext hvm, Host host) {
+    DomctlHypercall(Abi abi, DomainTable domains, DomainLifecycle lifecycle, GetDomainInfoReply domainInfo,
+                    HvmSaveRestore hvm, Host host) {
         this.domains = domains;
         this.lifecycle = lifecycle;
         this.createDomain = new CreateDomain(abi, host);
@@ -147,7 +147,7 @@ final class DomctlHypercall {
         if (cmd == createdomain) {
             // The id is chosen (EEXIST, and the rover moves) before domain_create checks the config.
             int domid = domains.allocate(domainLeaf.read(req.op, 0));
-            DomainConfig config = createDomain.check(req.op);
+            DomainParams config = createDomain.check(req.op);
             lifecycle.create(domid, config);
             domainLeaf.write(req.op, 0, domid);
             req.copyback = true;

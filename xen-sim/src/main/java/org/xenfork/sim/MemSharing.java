@@ -26,7 +26,7 @@ final class MemSharing {
     private final XenRelease release;
     private final DomainTable domains;
     private final DomainLifecycle lifecycle;
-    private final HvmContext hvm;
+    private final HvmSaveRestore hvm;
     private final Host host;
     private final int size;
     private final Leaf opLeaf;
@@ -41,7 +41,7 @@ final class MemSharing {
     private final Long resetState;
     private final Long resetMemory;
 
-    MemSharing(Abi abi, DomainTable domains, DomainLifecycle lifecycle, HvmContext hvm, Host host) {
+    MemSharing(Abi abi, DomainTable domains, DomainLifecycle lifecycle, HvmSaveRestore hvm, Host host) {
         this.release = abi.release();
         this.domains = domains;
         this.lifecycle = lifecycle;

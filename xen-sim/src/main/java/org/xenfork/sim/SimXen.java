@@ -136,7 +136,7 @@ public final class SimXen {
     private final Host host;
     private final DomainTable table;
     private final DomainLifecycle lifecycle;
-    private final HvmContext hvm;
+    private final HvmSaveRestore hvm;
     private final MemSharing memSharing;
     private final XenVersionHypercall xenVersion;
     private final DomctlHypercall domctl;
@@ -166,9 +166,9 @@ public final class SimXen {
         this.abi = Abi.forRelease(release);
         this.host = host;
         this.table = new DomainTable(abi);
-        this.hvm = new HvmContext(abi);
+        this.hvm = new HvmSaveRestore(abi);
         this.lifecycle = new DomainLifecycle(this, abi, table, hvm, host);
-        DomainInfo info = new DomainInfo(abi, host);
+        GetDomainInfoReply info = new GetDomainInfoReply(abi, host);
         this.memSharing = new MemSharing(abi, table, lifecycle, hvm, host);
         this.xenVersion = new XenVersionHypercall(abi, host, table);
         this.domctl = new DomctlHypercall(abi, table, lifecycle, info, hvm, host);
@@ -229,7 +229,7 @@ public final class SimXen {
         }
         cdf |= spec.iommu() ? abi.constant("XEN_DOMCTL_CDF_iommu") : 0;
         SimDomain d = lifecycle.create(table.allocate(0),
-                new DomainConfig(newHandle(), 0, (int) cdf, spec.vcpus(), (int) emulation));
+                new DomainParams(newHandle(), 0, (int) cdf, spec.vcpus(), (int) emulation));
         d.name = spec.name();
         lifecycle.createVcpus(d, spec.vcpus());
         for (int v = 0; v < spec.vcpus(); v++) {
@@ -408,7 +408,7 @@ public final class SimXen {
     }
 
     private void bootDom0(int vcpus, long memoryKb) {
-        SimDomain dom0 = lifecycle.create(0, new DomainConfig(new byte[16], 0, 0, vcpus, 0));
+        SimDomain dom0 = lifecycle.create(0, new DomainParams(new byte[16], 0, 0, vcpus, 0));
         dom0.name = "Domain-0";
         lifecycle.createVcpus(dom0, vcpus);
         dom0.onlineVcpus.set(0, vcpus);

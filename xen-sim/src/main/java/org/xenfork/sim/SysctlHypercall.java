@@ -17,7 +17,7 @@ final class SysctlHypercall {
     private static final long MAX_NODE_ID = 63;
 
     private final DomainTable domains;
-    private final DomainInfo domainInfo;
+    private final GetDomainInfoReply domainInfo;
     private final Host host;
     private final int size;
     private final long interfaceVersion;
@@ -51,7 +51,7 @@ final class SysctlHypercall {
         }
     }
 
-    SysctlHypercall(Abi abi, DomainTable domains, DomainInfo domainInfo, Host host) {
+    SysctlHypercall(Abi abi, DomainTable domains, GetDomainInfoReply domainInfo, Host host) {
         this.domains = domains;
         this.domainInfo = domainInfo;
         this.host = host;

@@ -20,8 +20,8 @@
  *     (with {@code CreateDomain}), {@code SysctlHypercall}, {@code MemoryOpHypercall}
  *     (with {@code MemSharing}), {@code MulticallHypercall}.</li>
  * <li>State: {@link org.xenfork.sim.SimDomain} (with {@code P2m} and its HVM records),
- *     {@code DomainTable}, {@code DomainLifecycle}, {@code HvmContext} (save/restore),
- *     {@code DomainInfo} (getdomaininfo).</li>
+ *     {@code DomainTable}, {@code DomainLifecycle}, {@code HvmSaveRestore} (save/restore),
+ *     {@code GetDomainInfoReply} (getdomaininfo).</li>
  * </ul>
  * Every struct is read and written through the release's {@code org.xenfork.abi}
  * layouts (leaves resolved by C path once per hypervisor), never by offsets in code.

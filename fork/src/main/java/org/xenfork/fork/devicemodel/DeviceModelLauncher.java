@@ -17,7 +17,6 @@ import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.Undo;
-import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.qmp.QmpClient;
 import org.xenfork.xenstore.XenstoreClient;
 import org.xenfork.xenstore.XenstoreWatch;
@@ -93,11 +92,11 @@ public final class DeviceModelLauncher {
                     + "? If none does, remove the stale socket");
         }
         if (!Files.isExecutable(cfg.binary())) {
-            throw new XenEnvironmentException("device model " + cfg.binary() + " is not an executable file: install "
+            throw new DeviceModelMissingException("device model " + cfg.binary() + " is not an executable file: install "
                     + "Xen's QEMU (Debian: qemu-system-xen), or name yours with device_model_override");
         }
         if (!Files.isExecutable(SETSID)) {
-            throw new XenEnvironmentException(SETSID + " is missing: install util-linux (it detaches QEMU from "
+            throw new DeviceModelMissingException(SETSID + " is missing: install util-linux (it detaches QEMU from "
                     + "this session)");
         }
         List<String> argv = DeviceModelArgs.build(cfg, domid, settings.runDir());

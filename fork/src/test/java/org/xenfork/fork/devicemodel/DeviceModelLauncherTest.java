@@ -18,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
-import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.testfixtures.FakeXenstored;
 import org.xenfork.xenstore.XenstoreClient;
 import org.xenfork.xenstore.XsPermission;
@@ -147,7 +146,7 @@ class DeviceModelLauncherTest {
         DeviceModelConfig noBinary = DeviceModelConfig.of(XlConfig.parse("name='f'\ntype='hvm'\nmemory=64\n"
                 + "device_model_override='" + dir.resolve("no-such-qemu") + "'", "t.cfg"));
         assertThatThrownBy(() -> l.launch(FORK, noBinary, state))
-                .isInstanceOf(XenEnvironmentException.class).hasMessageContaining("qemu-system-xen");
+                .isInstanceOf(DeviceModelMissingException.class).hasMessageContaining("qemu-system-xen");
 
         Files.createFile(dir.resolve("run/qmp-libxl-7"));
         assertThatThrownBy(() -> l.launch(FORK, ok, state))

@@ -8,5 +8,5 @@ package org.xenfork.sim;
  * @param cdfFlags       {@code XEN_DOMCTL_CDF_*}
  * @param emulationFlags {@code XEN_X86_EMU_*}
  */
-record DomainConfig(byte[] handle, int ssidref, int cdfFlags, int maxVcpus, int emulationFlags) {
+record DomainParams(byte[] handle, int ssidref, int cdfFlags, int maxVcpus, int emulationFlags) {
 }

@@ -33,7 +33,7 @@ import org.xenfork.privcmd.Errno;
  * {@code pad0} and {@code flags}, and a LAPIC only for a domain that emulates
  * one. Register values are not validated (CR0/CR4/EFER checks are not modelled).
  */
-final class HvmContext {
+final class HvmSaveRestore {
     /** {@code HVM_SAVE_CODE(END)}: public/hvm/save.h gives the terminator code 0 and an empty body. */
     private static final int END = 0;
     /** {@code XEN_X86_FPU_INITIALISED}, the only defined bit of {@code hvm_hw_cpu.flags}. */
@@ -96,7 +96,7 @@ final class HvmContext {
     private record Descriptor(int typecode, int instance, long length) {
     }
 
-    HvmContext(Abi abi) {
+    HvmSaveRestore(Abi abi) {
         this.checkBeforeLoad = abi.release().atLeast(4, 19);
         StructLayout desc = abi.struct("hvm_save_descriptor");
         this.descriptorSize = desc.size();

@@ -15,7 +15,7 @@ import org.xenfork.abi.StructLayout;
  * {@code paused} follows the controller's pause count only; {@code dying}
  * is set once the domain is dead.
  */
-final class DomainInfo {
+final class GetDomainInfoReply {
     /** hap_paddr_bits of the simulated host (a typical Intel server's 46-bit physical addresses). */
     private static final int HAP_PADDR_BITS = 46;
 
@@ -45,7 +45,7 @@ final class DomainInfo {
     private final long invalidMaxVcpuId;
     private final long cdfXsDomain;
 
-    DomainInfo(Abi abi, Host host) {
+    GetDomainInfoReply(Abi abi, Host host) {
         this.host = host;
         this.layout = abi.struct("xen_domctl_getdomaininfo");
         this.domain = layout.leaf("domain");
