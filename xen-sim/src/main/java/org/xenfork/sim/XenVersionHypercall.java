@@ -23,7 +23,7 @@ final class XenVersionHypercall {
     static final String CAPABILITIES = "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64";
     /**
      * XENVER_platform_parameters for a 64-bit PV caller: HYPERVISOR_VIRT_START (what the rig's
-     * test-fixtures/rig/oracle/xenver.c printed on Debian's Xen 4.17.7).
+     * rig/oracle/xenver.c printed on Debian's Xen 4.17.7).
      */
     private static final long HYPERVISOR_VIRT_START = 0xffff_8000_0000_0000L;
     /**

@@ -1,16 +1,16 @@
 #!/bin/bash
 # Soak runs of the real-Xen tier: the proof that it passes every time, kept beside it so anyone can repeat it.
 #
-#   bash test-fixtures/rig/soak.sh tier N   # rig-tier.sh N times in a row (no retry) with every host core kept busy
+#   bash rig/soak.sh tier N   # rig-tier.sh N times in a row (no retry) with every host core kept busy
 #                                           # by a spinning process; stops at the first failure
-#   bash test-fixtures/rig/soak.sh jvms N   # the memory-sharing rig with the tiny and the HVM guest running: xmodify
+#   bash rig/soak.sh jvms N   # the memory-sharing rig with the tiny and the HVM guest running: xmodify
 #                                           # (the torn-fetch probe), then N xenfork commands, each a fresh JVM with
 #                                           # its JIT on, in dom0; counts every exit by a signal and every crash report
 #
 # Needs the project built (mvn -B -q -DskipTests package). Exit 0 when nothing failed.
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-R=$ROOT/test-fixtures/rig/xen-rig
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+R=$ROOT/rig/xen-rig
 export XEN_RIG_DIR=${XEN_RIG_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xen-rig}
 mode=${1:-}; n=${2:-}
 [[ "$mode" =~ ^(tier|jvms)$ && "$n" =~ ^[1-9][0-9]*$ ]] || { echo "usage: soak.sh tier|jvms N" >&2; exit 2; }
@@ -23,7 +23,7 @@ if [ "$mode" = tier ]; then
     say "${#hogs[@]} spinning processes keep the host's cores busy"
     for i in $(seq "$n"); do
         t=$(date +%s)
-        if bash "$ROOT/test-fixtures/rig/rig-tier.sh" > "/tmp/xenfork-soak-tier-$i.log" 2>&1; then
+        if bash "$ROOT/rig/rig-tier.sh" > "/tmp/xenfork-soak-tier-$i.log" 2>&1; then
             say "run $i of $n passed in $(( $(date +%s) - t )) s ($(grep -c '^ok: ' "/tmp/xenfork-soak-tier-$i.log") ok lines)"
         else
             say "run $i of $n FAILED after $(( $(date +%s) - t )) s; its output: /tmp/xenfork-soak-tier-$i.log"

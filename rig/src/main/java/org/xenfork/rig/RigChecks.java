@@ -1,4 +1,4 @@
-package org.xenfork.cli.rig;
+package org.xenfork.rig;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -27,7 +27,7 @@ import org.xenfork.privcmd.LinuxSeam;
 import org.xenfork.privcmd.Privcmd;
 
 /**
- * The real-Xen tier: runs inside the rig's dom0 (test-fixtures/rig), one JVM for
+ * The real-Xen tier: runs inside the rig's dom0 (rig/), one JVM for
  * every check, because a JVM start costs seconds under the rig's emulation.
  * xenfork's commands run in-process ({@link Main#run}); the judges are Xen's own
  * tools there: {@code xl}, {@code xenstore-*}, and libxenctrl through the rig's
@@ -35,7 +35,7 @@ import org.xenfork.privcmd.Privcmd;
  * number of failures (capped at 100).
  *
  * <pre>
- *   java -cp cli/target/xenfork.jar:cli/target/test-classes org.xenfork.cli.rig.RigChecks stock|memshr GUEST [HVM]
+ *   java -cp cli/target/xenfork.jar:rig/target/classes org.xenfork.rig.RigChecks stock|memshr GUEST [HVM]
  * </pre>
  *
  * GUEST is a running {@code xen-rig guest tiny} (it counts "tiny tick N" on port 0xE9,

@@ -1,22 +1,22 @@
 #!/bin/bash
 # The real-Xen tier (issue 4): boots Debian's stock Xen 4.17 and the rig's memory-sharing build in turn under
 # QEMU, starts a tiny guest in each (and, on the memory-sharing build, an HVM guest with a libxl-started QEMU
-# device model), and runs org.xenfork.cli.rig.RigChecks inside dom0 against them — one JVM per hypervisor. Installs and caches what it needs (test-fixtures/rig/xen-rig setup --memshr; cache $XEN_RIG_DIR,
-# default ~/.cache/xen-rig). Needs the project built first (cli/target/xenfork.jar and cli/target/test-classes).
+# device model), and runs org.xenfork.rig.RigChecks inside dom0 against them — one JVM per hypervisor. Installs and caches what it needs (rig/xen-rig setup --memshr; cache $XEN_RIG_DIR,
+# default ~/.cache/xen-rig). Needs the project built first (cli/target/xenfork.jar and rig/target/classes).
 #
-#   bash test-fixtures/rig/rig-tier.sh [stock|memshr]...     (default: both)
+#   bash rig/rig-tier.sh [stock|memshr]...     (default: both)
 #
 # Exit 0 when every check passed. On a failure it prints the tail of the serial log, dom0's boot log and
 # `xl dmesg`. QEMU never outlives it (trap; `xen-rig down` kills the recorded PID if poweroff hangs).
-# Nothing is tried twice: a check that fails, fails the tier (test-fixtures/rig/README.md, "TCG workarounds", says
+# Nothing is tried twice: a check that fails, fails the tier (rig/README.md, "TCG workarounds", says
 # why the emulation no longer crashes dom0's processes).
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-R=$ROOT/test-fixtures/rig/xen-rig
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+R=$ROOT/rig/xen-rig
 export XEN_RIG_DIR=${XEN_RIG_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xen-rig}
 # One run of the checks: about 2 min on a quiet host, 8 on one whose cores are kept busy (soak.sh); then killed.
 export XEN_RIG_TIMEOUT=${XEN_RIG_TIMEOUT:-900}
-CP=$ROOT/cli/target/xenfork.jar:$ROOT/cli/target/test-classes
+CP=$ROOT/cli/target/xenfork.jar:$ROOT/rig/target/classes
 # The JVM as users run it (JIT on). A crash report, should there be one, is printed by logs().
 JAVA_OPTS=${RIG_JAVA_OPTS:-"-XX:+UseSerialGC -XX:ErrorFile=/share/out/hs_err_%p.log -XX:-CreateCoredumpOnCrash"}
 GUEST=rigparent
@@ -24,8 +24,8 @@ HVM=righvm   # memshr: an HVM guest with a libxl-started QEMU, for the device-mo
 flavors=("$@"); [ ${#flavors[@]} -gt 0 ] || flavors=(stock memshr)
 
 say() { echo "rig-tier: $*"; }
-[ -f "$ROOT/cli/target/xenfork.jar" ] && [ -f "$ROOT/cli/target/test-classes/org/xenfork/cli/rig/RigChecks.class" ] \
-    || { say "build first: mvn -B -q -DskipTests package (cli/target/xenfork.jar and test-classes are missing)"; exit 3; }
+[ -f "$ROOT/cli/target/xenfork.jar" ] && [ -f "$ROOT/rig/target/classes/org/xenfork/rig/RigChecks.class" ] \
+    || { say "build first: mvn -B -q -DskipTests package (cli/target/xenfork.jar or rig/target/classes is missing)"; exit 3; }
 # If this script is killed outright (SIGKILL from a CI timeout), its trap cannot run, and QEMU, started with
 # setsid, would live on: a watchdog in its own session powers the rig down once this script's PID is gone.
 # On a normal exit the trap powers it down and stops the watchdog.
@@ -83,7 +83,7 @@ for flavor in "${flavors[@]}"; do
                   || { echo "FAIL: Xen switches the FPU state of dom0 lazily (spec-ctrl=eager-fpu is missing)"; exit 1; }
               xmodify 10 && echo "ok: dom0 executes cross-modified code whole (xmodify)" \
                   || { echo "FAIL: dom0 executed a torn cross-modified instruction (xmodify)"; exit 1; }' || failed=1
-    "$R" run "cd /tmp && exec java $JAVA_OPTS -cp $CP org.xenfork.cli.rig.RigChecks $flavor $GUEST ${hvm[*]:-}"
+    "$R" run "cd /tmp && exec java $JAVA_OPTS -cp $CP org.xenfork.rig.RigChecks $flavor $GUEST ${hvm[*]:-}"
     rc=$?
     say "$flavor: checks exited $rc after $(( $(date +%s) - t1 )) s (boot included)"
     if [ $rc -eq 0 ] && [ "$flavor" = stock ]; then

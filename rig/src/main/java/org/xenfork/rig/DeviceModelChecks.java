@@ -1,4 +1,4 @@
-package org.xenfork.cli.rig;
+package org.xenfork.rig;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
