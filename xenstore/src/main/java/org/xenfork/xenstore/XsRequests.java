@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * What each request means: payload layout per operation (docs/misc/xenstore.txt),
@@ -129,7 +130,7 @@ final class XsRequests implements XenstoreOperations {
                         XsPayload.strings(path, Integer.toString(children.size()))).payload();
                 int nul = indexOf(reply, (byte) 0);
                 if (nul < 0) {
-                    throw new XenstoreProtocolException("XS_DIRECTORY_PART reply without generation: " + XsPayload.printable(reply, 80));
+                    throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART reply without generation: " + XsPayload.printable(reply, 80));
                 }
                 String gen = new String(reply, 0, nul, StandardCharsets.US_ASCII);
                 if (generation == null) {
@@ -139,7 +140,7 @@ final class XsRequests implements XenstoreOperations {
                 }
                 int pieceLength = reply.length - nul - 1;
                 if (pieceLength == 0) {
-                    throw new XenstoreProtocolException("XS_DIRECTORY_PART " + path + " at offset " + children.size() + " returned nothing");
+                    throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART " + path + " at offset " + children.size() + " returned nothing");
                 }
                 if (children.size() + pieceLength > DIRECTORY_MAX_BYTES) {
                     throw new IOException("XS_DIRECTORY_PART " + path + ": children list exceeds " + DIRECTORY_MAX_BYTES + " bytes");
@@ -171,11 +172,11 @@ final class XsRequests implements XenstoreOperations {
             try {
                 perms.add(XsPermission.parse(s));
             } catch (IllegalArgumentException e) {
-                throw new XenstoreProtocolException("XS_GET_PERMS " + path + ": " + e.getMessage());
+                throw new ProtocolViolationException(connection.peer(), "XS_GET_PERMS " + path, "XS_GET_PERMS " + path + ": " + e.getMessage());
             }
         }
         if (perms.isEmpty()) {
-            throw new XenstoreProtocolException("XS_GET_PERMS " + path + ": empty permission list");
+            throw new ProtocolViolationException(connection.peer(), "XS_GET_PERMS " + path, "XS_GET_PERMS " + path + ": empty permission list");
         }
         return List.copyOf(perms);
     }
@@ -204,7 +205,7 @@ final class XsRequests implements XenstoreOperations {
         String domidString = Integer.toString(domid);
         String path = XsPayload.singleString(call(XsMessageType.GET_DOMAIN_PATH, domidString, XsPayload.strings(domidString)).payload());
         if (!XsPath.isValidNodePath(path)) {
-            throw new XenstoreProtocolException("XS_GET_DOMAIN_PATH " + domid + " answered an invalid path: " + XsPayload.printable(path.getBytes(StandardCharsets.UTF_8), 80));
+            throw new ProtocolViolationException(connection.peer(), "XS_GET_DOMAIN_PATH " + domid, "XS_GET_DOMAIN_PATH " + domid + " answered an invalid path: " + XsPayload.printable(path.getBytes(StandardCharsets.UTF_8), 80));
         }
         return path;
     }
@@ -220,7 +221,7 @@ final class XsRequests implements XenstoreOperations {
         }
         // 0 is XBT_NULL ("no transaction"), so it can never be a transaction's id.
         if (value <= 0 || value > 0xffff_ffffL) {
-            throw new XenstoreProtocolException("XS_TRANSACTION_START answered an invalid id: " + XsPayload.printable(id.getBytes(StandardCharsets.UTF_8), 40));
+            throw new ProtocolViolationException(connection.peer(), "XS_TRANSACTION_START", "XS_TRANSACTION_START answered an invalid id: " + XsPayload.printable(id.getBytes(StandardCharsets.UTF_8), 40));
         }
         return (int) value;
     }
@@ -252,10 +253,10 @@ final class XsRequests implements XenstoreOperations {
     }
 
     /** The error reply is {@code "ENOENT\0"}; anything but a short upper-case name is a malformed reply. */
-    private static String errorName(XsMessageType type, XsMessage reply) throws XenstoreProtocolException {
+    private String errorName(XsMessageType type, XsMessage reply) throws ProtocolViolationException {
         String name = XsPayload.singleString(reply.payload());
         if (!name.matches("E[A-Z0-9]{1,15}")) {
-            throw new XenstoreProtocolException("XS_ERROR reply to " + type.cName() + " is not an error name: " + XsPayload.printable(reply.payload(), 40));
+            throw new ProtocolViolationException(connection.peer(), type.cName(), "XS_ERROR reply to " + type.cName() + " is not an error name: " + XsPayload.printable(reply.payload(), 40));
         }
         return name;
     }
