@@ -4,8 +4,9 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * No answer within the caller's timeout. Whether the peer carried the operation out is unknown. The
- * connection stays usable: its late answer, if it comes, is dropped, never matched to another request.
+ * No answer within the caller's timeout. Whether the peer carried the operation out is unknown. After a
+ * request timed out the connection stays usable: its late answer, if it comes, is dropped, never matched to
+ * another request. A connect that timed out leaves nothing open.
  */
 public final class ConnectionTimeoutException extends ConnectionException {
 

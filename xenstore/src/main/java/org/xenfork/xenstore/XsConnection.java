@@ -175,7 +175,8 @@ final class XsConnection implements AutoCloseable {
         }
     }
 
-    private static String operation(XsMessageType type, String path) {
+    /** {@code XS_READ /local/domain/7/name}, as exceptions name an operation. */
+    static String operation(XsMessageType type, String path) {
         return type.cName() + (path == null ? "" : " " + path);
     }
 

@@ -98,7 +98,7 @@ final class XsRequests implements XenstoreOperations {
     public List<String> directory(String path) throws IOException {
         XsPath.requireNodePath(path);
         try {
-            return XsPayload.splitStrings(call(XsMessageType.DIRECTORY, path, XsPayload.strings(path)).payload());
+            return replyStrings(XsMessageType.DIRECTORY, path, call(XsMessageType.DIRECTORY, path, XsPayload.strings(path)).payload());
         } catch (XenstoreException tooBig) {
             if (!tooBig.is(XsError.E2BIG)) {
                 throw tooBig;
@@ -155,7 +155,7 @@ final class XsRequests implements XenstoreOperations {
                 }
                 if (last == 0 && secondLast == 0) {
                     byte[] all = children.toByteArray();
-                    return XsPayload.splitStrings(Arrays.copyOf(all, all.length - 1));
+                    return replyStrings(XsMessageType.DIRECTORY_PART, path, Arrays.copyOf(all, all.length - 1));
                 }
             }
         }
@@ -166,7 +166,7 @@ final class XsRequests implements XenstoreOperations {
     @Override
     public List<XsPermission> getPermissions(String path) throws IOException {
         XsPath.requireNodePath(path);
-        List<String> strings = XsPayload.splitStrings(call(XsMessageType.GET_PERMS, path, XsPayload.strings(path)).payload());
+        List<String> strings = replyStrings(XsMessageType.GET_PERMS, path, call(XsMessageType.GET_PERMS, path, XsPayload.strings(path)).payload());
         List<XsPermission> perms = new ArrayList<>(strings.size());
         for (String s : strings) {
             try {
@@ -203,7 +203,8 @@ final class XsRequests implements XenstoreOperations {
             throw new IllegalArgumentException("domid " + domid + " outside 0.." + XsPermission.DOMID_MAX);
         }
         String domidString = Integer.toString(domid);
-        String path = XsPayload.singleString(call(XsMessageType.GET_DOMAIN_PATH, domidString, XsPayload.strings(domidString)).payload());
+        String path = replyString(XsMessageType.GET_DOMAIN_PATH, domidString,
+                call(XsMessageType.GET_DOMAIN_PATH, domidString, XsPayload.strings(domidString)).payload());
         if (!XsPath.isValidNodePath(path)) {
             throw new ProtocolViolationException(connection.peer(), "XS_GET_DOMAIN_PATH " + domid, "XS_GET_DOMAIN_PATH " + domid + " answered an invalid path: " + XsPayload.printable(path.getBytes(StandardCharsets.UTF_8), 80));
         }
@@ -212,7 +213,7 @@ final class XsRequests implements XenstoreOperations {
 
     /** {@code XS_TRANSACTION_START} with an empty string; answers the new id in decimal. */
     int transactionStart() throws IOException {
-        String id = XsPayload.singleString(call(XsMessageType.TRANSACTION_START, null, XsPayload.strings("")).payload());
+        String id = replyString(XsMessageType.TRANSACTION_START, null, call(XsMessageType.TRANSACTION_START, null, XsPayload.strings("")).payload());
         long value;
         try {
             value = Long.parseLong(id);
@@ -247,18 +248,41 @@ final class XsRequests implements XenstoreOperations {
     private XsMessage call(XsMessageType type, String path, byte[] payload) throws IOException {
         XsMessage reply = connection.call(type, txId, checkedSize(type, payload), path);
         if (reply.type() == XsMessageType.ERROR) {
-            throw new XenstoreException(type, path, errorName(type, reply));
+            throw new XenstoreException(type, path, errorName(type, path, reply));
         }
         return reply;
     }
 
     /** The error reply is {@code "ENOENT\0"}; anything but a short upper-case name is a malformed reply. */
-    private String errorName(XsMessageType type, XsMessage reply) throws ProtocolViolationException {
-        String name = XsPayload.singleString(reply.payload());
+    private String errorName(XsMessageType type, String path, XsMessage reply) throws ProtocolViolationException {
+        String name = replyString(type, path, reply.payload());
         if (!name.matches("E[A-Z0-9]{1,15}")) {
             throw new ProtocolViolationException(connection.peer(), type.cName(), "XS_ERROR reply to " + type.cName() + " is not an error name: " + XsPayload.printable(reply.payload(), 40));
         }
         return name;
+    }
+
+    /** {@link XsPayload#splitStrings} on a reply; a malformed one is named with the request and the peer. */
+    private List<String> replyStrings(XsMessageType type, String path, byte[] payload) throws ProtocolViolationException {
+        try {
+            return XsPayload.splitStrings(payload);
+        } catch (ProtocolViolationException e) {
+            throw malformed(type, path, e);
+        }
+    }
+
+    /** {@link XsPayload#singleString} on a reply; a malformed one is named with the request and the peer. */
+    private String replyString(XsMessageType type, String path, byte[] payload) throws ProtocolViolationException {
+        try {
+            return XsPayload.singleString(payload);
+        } catch (ProtocolViolationException e) {
+            throw malformed(type, path, e);
+        }
+    }
+
+    private ProtocolViolationException malformed(XsMessageType type, String path, ProtocolViolationException e) {
+        String operation = XsConnection.operation(type, path);
+        return new ProtocolViolationException(connection.peer(), operation, operation + ": " + e.getMessage(), e);
     }
 
     /** Refuses before sending: xenstored treats an oversized message as a protocol violation. */

@@ -898,6 +898,19 @@ class XenstoreClientTest {
             assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ProtocolViolationException.class)
                     .hasMessageContaining("not an error name");
         }
+
+        @Test
+        void aMalformedReplyBodyNamesRequestAndPeerAndFailsThatRequestOnly() throws IOException {
+            xs.write("/m", "v");
+            fake.inject(new FakeXenstored.Fault.ReplacePayload("a\0b".getBytes(StandardCharsets.US_ASCII)));
+            assertThatThrownBy(() -> xs.directory("/")).isInstanceOfSatisfying(ProtocolViolationException.class, e -> {
+                assertThat(e).hasMessage("XS_DIRECTORY /: payload is not NUL-terminated: \"a\\0b\"");
+                assertThat(e.peer()).isEqualTo("xenstored on unix socket " + fake.socketPath());
+                assertThat(e.operation()).isEqualTo("XS_DIRECTORY /");
+            });
+            assertThat(xs.isOpen()).isTrue();
+            assertThat(xs.read("/m")).contains("v");
+        }
     }
 
     @Nested
