@@ -11,6 +11,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.handler.codec.LineBasedFrameDecoder;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -28,6 +29,11 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ConnectionTimeoutException;
+import org.xenfork.wire.EventDispatcher;
+import org.xenfork.wire.ProtocolViolationException;
+import org.xenfork.wire.Subscription;
 
 /**
  * A QMP client for one QEMU socket (QEMU's {@code -qmp unix:PATH,server=on}), on Netty's native epoll
@@ -42,8 +48,10 @@ import java.util.regex.Pattern;
  * <li>Events go to listeners ({@link #addEventListener}) in order, on one thread of the client's own,
  *     never to a command.</li>
  * <li>A QMP error reply is a {@link QmpErrorException} carrying the error class and {@code desc}; the
- *     connection stays usable. A protocol error ({@link QmpProtocolException}) or QEMU going away
- *     ({@link QmpClosedException}) ends the connection: pending commands fail, later ones fail at once.</li>
+ *     connection stays usable. A protocol error ({@link ProtocolViolationException}) or QEMU going away
+ *     ({@link ConnectionClosedException}) ends the connection: pending commands fail, later ones fail at once.
+ *     A timeout is a {@link ConnectionTimeoutException}. All three name the peer ({@code QEMU on PATH}) and the
+ *     command.</li>
  * <li>Messages longer than {@link QmpOptions#maxMessageBytes()} (1 MiB by default) are refused.</li>
  * </ul>
  *
@@ -54,6 +62,9 @@ import java.util.regex.Pattern;
  * Layering and figures: docs/QMP.md.
  */
 public final class QmpClient implements AutoCloseable {
+
+    /** The event thread of each client is named this and the socket path. */
+    static final String EVENTS_THREAD_PREFIX = "xenfork-qmp-events ";
 
     /** QMP command names: letters, digits, '-', '_', and '.' (downstream prefixes such as __com.redhat_). */
     private static final Pattern COMMAND = Pattern.compile("[A-Za-z0-9_.-]{1,128}");
@@ -68,12 +79,12 @@ public final class QmpClient implements AutoCloseable {
     private final EventLoopGroup group;
     private final Channel channel;
     private final QmpSession session;
-    private final EventDispatcher events;
+    private final EventDispatcher<QmpEvent> events;
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile QmpGreeting greeting;
 
     private QmpClient(Path socket, QmpOptions options, EventLoopGroup group, Channel channel, QmpSession session,
-                      EventDispatcher events) {
+                      EventDispatcher<QmpEvent> events) {
         this.socket = socket;
         this.options = options;
         this.group = group;
@@ -92,7 +103,7 @@ public final class QmpClient implements AutoCloseable {
      * {@code timeout}.
      *
      * @throws java.nio.file.NoSuchFileException if {@code socket} does not exist
-     * @throws QmpTimeoutException if no greeting (or no reply to {@code qmp_capabilities}) came in time;
+     * @throws ConnectionTimeoutException if no greeting (or no reply to {@code qmp_capabilities}) came in time;
      *         the message names the socket and what was missing
      * @throws IOException if {@code socket} is not a Unix socket, nobody listens on it, it does not speak
      *         QMP, or native epoll is unavailable
@@ -104,8 +115,10 @@ public final class QmpClient implements AutoCloseable {
         Path path = socket.toAbsolutePath();
         checkSocket(path);
         EventLoopGroup group = QmpEventLoop.acquire();
-        EventDispatcher events = new EventDispatcher(options.eventQueueCapacity(), path.toString());
-        QmpSession session = new QmpSession(path.toString(), options.maxInFlight(), events, deadline);
+        EventDispatcher<QmpEvent> events = new EventDispatcher<>("QMP events from " + path,
+                EVENTS_THREAD_PREFIX + path, options.eventQueueCapacity(), "QmpOptions.eventQueueCapacity");
+        QmpSession session = new QmpSession(path.toString(), options.maxMessageBytes(), options.maxInFlight(), events,
+                deadline);
         ChannelFuture connecting;
         try {
             connecting = new Bootstrap()
@@ -116,7 +129,7 @@ public final class QmpClient implements AutoCloseable {
                         @Override
                         protected void initChannel(EpollDomainSocketChannel ch) {
                             ch.pipeline()
-                                    .addLast("framing", new QmpFrameDecoder(options.maxMessageBytes()))
+                                    .addLast("framing", framing(options.maxMessageBytes()))
                                     .addLast("json", new QmpMessageDecoder())
                                     .addLast("commands", new QmpCommandEncoder())
                                     .addLast("session", session);
@@ -140,6 +153,16 @@ public final class QmpClient implements AutoCloseable {
                 client.close();
             }
         }
+    }
+
+    /**
+     * Framing: QEMU ends every message with CRLF (qmp-spec 2.1.1), one JSON value per line. A line (without
+     * its line end) longer than {@code maxMessageBytes} is refused with a {@code TooLongFrameException} as
+     * soon as more than that many bytes have come without an LF (fail-fast), so no more is ever buffered;
+     * {@link QmpSession} turns it into a {@link ProtocolViolationException} naming the bound.
+     */
+    static LineBasedFrameDecoder framing(int maxMessageBytes) {
+        return new LineBasedFrameDecoder(maxMessageBytes, true, true);
     }
 
     private static void checkSocket(Path path) throws IOException {
@@ -174,7 +197,7 @@ public final class QmpClient implements AutoCloseable {
     private void awaitConnected(ChannelFuture connecting, long deadline, Duration timeout) throws IOException {
         try {
             if (!connecting.await(remaining(deadline), TimeUnit.NANOSECONDS)) {
-                throw new QmpTimeoutException("connect", timeout, "connecting to the QMP socket " + socket
+                throw new ConnectionTimeoutException(peer(), "connect", timeout, "connecting to the QMP socket " + socket
                         + " took longer than " + Texts.duration(timeout));
             }
         } catch (InterruptedException e) {
@@ -208,7 +231,7 @@ public final class QmpClient implements AutoCloseable {
             if (session.greeting().isCompletedExceptionally()) {
                 throw greetingFailed(why);
             }
-            if (why instanceof QmpTimeoutException t) {
+            if (why instanceof ConnectionTimeoutException t) {
                 throw capabilitiesTimeout(timeout, t);
             }
             if (why instanceof IOException io) {
@@ -218,24 +241,24 @@ public final class QmpClient implements AutoCloseable {
         }
     }
 
-    private QmpTimeoutException noGreeting(Duration timeout) {
-        return new QmpTimeoutException("QMP greeting", timeout, "no QMP greeting from " + socket + " within "
+    private ConnectionTimeoutException noGreeting(Duration timeout) {
+        return new ConnectionTimeoutException(peer(), "QMP greeting", timeout, "no QMP greeting from " + socket + " within "
                 + Texts.duration(timeout) + " — is it a QMP socket? (QEMU serves one QMP client at a time: "
                 + "is another client connected?)");
     }
 
-    private QmpTimeoutException capabilitiesTimeout(Duration timeout, Throwable cause) {
-        return new QmpTimeoutException("qmp_capabilities", timeout, "QEMU on " + socket
+    private ConnectionTimeoutException capabilitiesTimeout(Duration timeout, Throwable cause) {
+        return new ConnectionTimeoutException(peer(), "qmp_capabilities", timeout, "QEMU on " + socket
                 + " sent its greeting but did not answer qmp_capabilities within " + Texts.duration(timeout), cause);
     }
 
     private IOException greetingFailed(Throwable why) {
-        if (why instanceof QmpProtocolException p) {
+        if (why instanceof ProtocolViolationException p) {
             Throwable detail = p.getCause() != null ? p.getCause() : p;
-            return new QmpProtocolException("no QMP greeting from " + socket + " — is it a QMP socket? "
+            return new ProtocolViolationException(peer(), "QMP greeting", "no QMP greeting from " + socket + " — is it a QMP socket? "
                     + detail.getMessage(), p);
         }
-        return new QmpClosedException(socket + " closed the connection before sending a QMP greeting — is it a QMP "
+        return new ConnectionClosedException(peer(), "QMP greeting", socket + " closed the connection before sending a QMP greeting — is it a QMP "
                 + "socket? (" + why.getMessage() + ")", why);
     }
 
@@ -264,9 +287,9 @@ public final class QmpClient implements AutoCloseable {
      *
      * @param arguments the command's arguments, or null for none
      * @throws QmpErrorException QEMU refused the command (the connection stays usable)
-     * @throws QmpTimeoutException no reply within {@code timeout}
-     * @throws QmpProtocolException the peer broke the protocol (the connection is closed)
-     * @throws QmpClosedException the connection is gone
+     * @throws ConnectionTimeoutException no reply within {@code timeout}
+     * @throws ProtocolViolationException the peer broke the protocol (the connection is closed)
+     * @throws ConnectionClosedException the connection is gone
      * @throws IllegalStateException if called on the client's event-loop thread
      */
     public JsonNode execute(String command, ObjectNode arguments, Duration timeout) throws IOException {
@@ -285,7 +308,7 @@ public final class QmpClient implements AutoCloseable {
             throw new IOException(command + " failed on " + socket + ": " + why, why);
         } catch (TimeoutException e) {
             // The event loop times every command out itself; reaching this means it is stuck.
-            throw new QmpTimeoutException(command, timeout, "no reply to " + command + " from QEMU on " + socket
+            throw new ConnectionTimeoutException(peer(), command, timeout, "no reply to " + command + " from QEMU on " + socket
                     + " within " + Texts.duration(timeout) + ", and the QMP event loop did not time it out (blocked?)");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -348,7 +371,7 @@ public final class QmpClient implements AutoCloseable {
         JsonNode reply = execute("query-status", null, timeout);
         JsonNode status = reply == null ? null : reply.get("status");
         if (status == null || !status.isTextual()) {
-            throw new QmpProtocolException("query-status reply from " + socket + " has no status: "
+            throw new ProtocolViolationException(peer(), "query-status", "query-status reply from " + socket + " has no status: "
                     + Texts.excerpt(QmpJson.text(reply), 200));
         }
         return status.textValue();
@@ -371,9 +394,8 @@ public final class QmpClient implements AutoCloseable {
      *
      * @throws IllegalStateException if the client is closed
      */
-    public QmpSubscription addEventListener(Consumer<QmpEvent> listener) {
-        Objects.requireNonNull(listener, "listener");
-        return events.add(listener);
+    public Subscription addEventListener(Consumer<QmpEvent> listener) {
+        return events.subscribe(listener);
     }
 
     /** True until {@link #close()}, a protocol error or QEMU closing the connection. */
@@ -382,7 +404,7 @@ public final class QmpClient implements AutoCloseable {
     }
 
     /**
-     * Closes the connection: pending commands fail with a {@link QmpClosedException}, event delivery stops,
+     * Closes the connection: pending commands fail with a {@link ConnectionClosedException}, event delivery stops,
      * and the shared event loop is released — if this was the JVM's last open client, its thread ends after
      * the linger (1 s by default; see docs/QMP.md, Threading). Idempotent; also needed after QEMU went away,
      * to release the event loop.
@@ -400,6 +422,11 @@ public final class QmpClient implements AutoCloseable {
         }
         events.close();
         QmpEventLoop.release(group, Duration.ofSeconds(2));
+    }
+
+    /** The peer as this client's exceptions name it. */
+    private String peer() {
+        return "QEMU on " + socket;
     }
 
     private static long remaining(long deadline) {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * Meaning: what one JSON object from QEMU is (qmp-spec 2.2–2.5). Classified by its keys alone:
@@ -32,9 +33,9 @@ sealed interface QmpMessage {
     }
 
     /** Classifies {@code node}; anything that is not one of the four kinds is a protocol error. */
-    static QmpMessage of(JsonNode node) throws QmpProtocolException {
+    static QmpMessage of(JsonNode node) throws ProtocolViolationException {
         if (node == null || !node.isObject()) {
-            throw new QmpProtocolException("QEMU sent JSON that is not an object: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent JSON that is not an object: " + show(node));
         }
         if (node.has("QMP")) {
             return new Greeting(greeting(node));
@@ -45,7 +46,7 @@ sealed interface QmpMessage {
         boolean hasReturn = node.has("return");
         boolean hasError = node.has("error");
         if (hasReturn && hasError) {
-            throw new QmpProtocolException("QEMU sent a reply with both return and error: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a reply with both return and error: " + show(node));
         }
         JsonNode id = node.get("id");
         if (hasReturn) {
@@ -55,20 +56,20 @@ sealed interface QmpMessage {
             JsonNode error = node.get("error");
             JsonNode cls = error.get("class");
             if (!error.isObject() || cls == null || !cls.isTextual()) {
-                throw new QmpProtocolException("QEMU sent an error reply without a class: " + show(node));
+                throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an error reply without a class: " + show(node));
             }
             JsonNode desc = error.get("desc");
             return new Error(id, cls.textValue(), desc != null && desc.isTextual() ? desc.textValue() : "");
         }
-        throw new QmpProtocolException("QEMU sent a JSON object that is neither greeting, reply nor event: " + show(node));
+        throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a JSON object that is neither greeting, reply nor event: " + show(node));
     }
 
-    private static QmpGreeting greeting(JsonNode node) throws QmpProtocolException {
+    private static QmpGreeting greeting(JsonNode node) throws ProtocolViolationException {
         JsonNode qmp = node.get("QMP");
         JsonNode qemu = qmp.path("version").path("qemu");
         JsonNode caps = qmp.path("capabilities");
         if (!isInt(qemu.get("major")) || !isInt(qemu.get("minor")) || !isInt(qemu.get("micro")) || !caps.isArray()) {
-            throw new QmpProtocolException("QEMU sent a malformed QMP greeting (expected QMP.version.qemu.major/minor/micro "
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a malformed QMP greeting (expected QMP.version.qemu.major/minor/micro "
                     + "and QMP.capabilities): " + show(node));
         }
         List<String> capabilities = new ArrayList<>();
@@ -80,10 +81,10 @@ sealed interface QmpMessage {
                 pkg.isTextual() ? pkg.textValue() : "", capabilities);
     }
 
-    private static QmpEvent event(JsonNode node) throws QmpProtocolException {
+    private static QmpEvent event(JsonNode node) throws ProtocolViolationException {
         JsonNode name = node.get("event");
         if (!name.isTextual() || name.textValue().isEmpty()) {
-            throw new QmpProtocolException("QEMU sent an event without a name: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an event without a name: " + show(node));
         }
         JsonNode data = node.get("data");
         if (data == null || data.isNull()) {

@@ -10,12 +10,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * Meaning, after framing: parses each line as one JSON value with Jackson's streaming parser
- * ({@link QmpJson}) and classifies it
- * ({@link QmpMessage#of}). A line that is not exactly one JSON value (trailing tokens count) is a
- * {@link QmpProtocolException} quoting the start of the line.
+ * ({@link QmpJson}) and classifies it ({@link QmpMessage#of}). A line that is not exactly one JSON value
+ * (trailing tokens count) is a {@link ProtocolViolationException} quoting the start of the line. A line of
+ * blanks only carries no message and is passed over: framing ({@code LineBasedFrameDecoder}) hands every
+ * line on, empty ones included.
  */
 final class QmpMessageDecoder extends MessageToMessageDecoder<ByteBuf> {
 
@@ -25,23 +27,35 @@ final class QmpMessageDecoder extends MessageToMessageDecoder<ByteBuf> {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf frame, List<Object> out) throws IOException {
-        out.add(QmpMessage.of(parse(frame)));
+        if (!isBlank(frame)) {
+            out.add(QmpMessage.of(parse(frame)));
+        }
     }
 
-    static JsonNode parse(ByteBuf frame) throws QmpProtocolException {
+    private static boolean isBlank(ByteBuf frame) {
+        for (int i = frame.readerIndex(); i < frame.writerIndex(); i++) {
+            byte b = frame.getByte(i);
+            if (b != ' ' && b != '\t' && b != '\r') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static JsonNode parse(ByteBuf frame) throws ProtocolViolationException {
         int start = frame.readerIndex();
         int length = frame.readableBytes();
         try (InputStream in = new ByteBufInputStream(frame)) {
             JsonNode node = QmpJson.parse(in);
             if (node == null || node.isMissingNode()) {
-                throw new QmpProtocolException("QEMU sent a line with no JSON value: " + quote(frame, start, length));
+                throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a line with no JSON value: " + quote(frame, start, length));
             }
             return node;
         } catch (JsonProcessingException e) {
-            throw new QmpProtocolException("QEMU sent a line that is not JSON (" + e.getOriginalMessage() + "): "
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a line that is not JSON (" + e.getOriginalMessage() + "): "
                     + quote(frame, start, length), e);
         } catch (IOException e) {
-            throw new QmpProtocolException("cannot read a QMP line: " + e.getMessage(), e);
+            throw new ProtocolViolationException(Texts.QEMU, null, "cannot read a QMP line: " + e.getMessage(), e);
         }
     }
 

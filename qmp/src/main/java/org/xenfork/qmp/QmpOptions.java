@@ -4,7 +4,7 @@ package org.xenfork.qmp;
  * Bounds of one QMP connection. {@link #DEFAULTS} suit a device model's socket.
  *
  * @param maxMessageBytes the longest message accepted from QEMU (one line of JSON, without its CRLF) and
- *        sent to it; a longer one is a {@link QmpProtocolException} naming this bound. Default 1 MiB:
+ *        sent to it; a longer one is a {@link org.xenfork.wire.ProtocolViolationException} naming this bound. Default 1 MiB:
  *        {@code query-qmp-schema}, the largest reply of QEMU 7.2, is about 200 KiB.
  * @param eventQueueCapacity events received but not yet handed to listeners; if listeners fall this far
  *        behind, the connection fails loudly rather than dropping events or growing without limit

@@ -5,6 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.TooLongFrameException;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
@@ -18,6 +19,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ConnectionTimeoutException;
+import org.xenfork.wire.EventDispatcher;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * The client layer of the pipeline: greeting, ids, reply matching, timeouts, event hand-off, failure.
@@ -35,7 +40,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Failure: a protocol error, QEMU closing the socket, a read error or {@link #closeByClient()} fails
  * every pending command (each with its own exception naming the command), closes the channel, and makes
- * every later command fail at once with a {@link QmpClosedException} whose cause is the first failure.
+ * every later command fail at once with a {@link ConnectionClosedException} whose cause is the first failure.
+ * Messages still in the pipeline after a failure are dropped: the stream is not trusted any more.
  */
 final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
 
@@ -46,8 +52,11 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
     }
 
     private final String socket;
+    /** The peer every exception of this connection names. */
+    private final String peer;
+    private final int maxMessageBytes;
     private final int maxInFlight;
-    private final EventDispatcher events;
+    private final EventDispatcher<QmpEvent> events;
     private final CompletableFuture<QmpGreeting> greeting = new CompletableFuture<>();
     /** The reply to {@code qmp_capabilities}, which the event loop sends as soon as the greeting is in. */
     private final CompletableFuture<JsonNode> capabilities = new CompletableFuture<>();
@@ -62,10 +71,12 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
     private volatile IOException failure;
     private volatile boolean closingByClient;
 
-    QmpSession(String socket, int maxInFlight, EventDispatcher events, long connectDeadline) {
+    QmpSession(String socket, int maxMessageBytes, int maxInFlight, EventDispatcher<QmpEvent> events, long connectDeadline) {
         super(QmpMessage.class);
         this.connectDeadline = connectDeadline;
         this.socket = socket;
+        this.peer = "QEMU on " + socket;
+        this.maxMessageBytes = maxMessageBytes;
         this.maxInFlight = maxInFlight;
         this.events = events;
     }
@@ -103,7 +114,7 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
         try {
             channel.eventLoop().execute(() -> send(command, head, timeout, reply));
         } catch (RejectedExecutionException e) {
-            reply.completeExceptionally(new QmpClosedException("cannot send " + command + " on " + socket
+            reply.completeExceptionally(new ConnectionClosedException(peer, command, "cannot send " + command + " on " + socket
                     + ": the QMP event loop has shut down (was the client closed?)", e));
         }
         return reply;
@@ -130,9 +141,9 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
                 // the connection, and is said as the read side says it, whichever of the two Netty sees first.
                 Throwable c = written.cause();
                 fail(c instanceof IOException
-                        ? new QmpClosedException("QEMU closed the QMP connection on " + socket + " (writing " + command
-                                + " failed: " + c + ")", c)
-                        : new QmpClosedException("writing " + command + " to the QMP socket " + socket + " failed ("
+                        ? new ConnectionClosedException(peer, command, "QEMU closed the QMP connection on " + socket
+                                + " (writing " + command + " failed: " + c + ")", c)
+                        : new ConnectionClosedException(peer, command, "writing " + command + " to the QMP socket " + socket + " failed ("
                                 + c + ")", c));
             }
         });
@@ -144,30 +155,34 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
             return;
         }
         abandoned.put(id, p.command());
-        p.future().completeExceptionally(new QmpTimeoutException(p.command(), p.timeout(), "no reply to " + p.command()
+        p.future().completeExceptionally(new ConnectionTimeoutException(peer, p.command(), p.timeout(), "no reply to " + p.command()
                 + " from QEMU on " + socket + " within " + Texts.duration(p.timeout())
                 + " (QEMU may still carry it out; a late reply will be dropped)"));
     }
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, QmpMessage message) throws IOException {
+        if (failure != null) {
+            return;
+        }
         if (message instanceof QmpMessage.Greeting g) {
             if (!greeting.complete(g.greeting())) {
-                throw new QmpProtocolException("QEMU sent a second QMP greeting");
+                throw new ProtocolViolationException(peer, null, "QEMU sent a second QMP greeting");
             }
             long left = Math.max(1, connectDeadline - System.nanoTime());
             send("qmp_capabilities", CAPABILITIES_HEAD, Duration.ofNanos(left), capabilities);
             return;
         }
         if (!greeting.isDone()) {
-            throw new QmpProtocolException("QEMU sent " + (message instanceof QmpMessage.Event ? "an event" : "a reply")
+            throw new ProtocolViolationException(peer, null, "QEMU sent " + (message instanceof QmpMessage.Event ? "an event" : "a reply")
                     + " before its QMP greeting");
         }
         if (message instanceof QmpMessage.Event e) {
             try {
                 events.deliver(e.event());
             } catch (IOException overflow) {
-                fail(new IOException("the QMP connection on " + socket + " failed: " + overflow.getMessage(), overflow));
+                fail(new ConnectionClosedException(peer, null, "the QMP connection on " + socket + " failed: "
+                        + overflow.getMessage(), overflow));
             }
             return;
         }
@@ -180,7 +195,7 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
                 LOG.log(Level.DEBUG, () -> "dropping the late reply to " + late + " (id " + id + ") on " + socket);
                 return;
             }
-            throw new QmpProtocolException(reply.id() == null
+            throw new ProtocolViolationException(peer, null, reply.id() == null
                     ? "QEMU sent a reply without an id: " + describe(reply)
                     : "QEMU sent a reply with id " + reply.id() + ", which matches no command sent: " + describe(reply));
         }
@@ -209,11 +224,16 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         Throwable c = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
         IOException why;
-        if (c instanceof QmpProtocolException p) {
-            why = new QmpProtocolException("QMP protocol error on " + socket + ": " + p.getMessage(), p);
+        if (c instanceof ProtocolViolationException p) {
+            why = new ProtocolViolationException(peer, null, "QMP protocol error on " + socket + ": " + p.getMessage(), p);
+        } else if (c instanceof TooLongFrameException t) {
+            // LineBasedFrameDecoder's own words name only numbers; the setting that bounds them is ours to say.
+            why = new ProtocolViolationException(peer, null, "QMP protocol error on " + socket + ": QEMU sent a line over "
+                    + "the QMP message bound of " + Texts.bytes(maxMessageBytes) + " (QmpOptions.maxMessageBytes): "
+                    + t.getMessage(), t);
         } else if (c instanceof IOException io) {
             // Read errors: ECONNRESET when QEMU dies with our bytes unread, and the like.
-            why = new QmpClosedException("QEMU closed the QMP connection on " + socket + " (" + io.getMessage() + ")", io);
+            why = new ConnectionClosedException(peer, null, "QEMU closed the QMP connection on " + socket + " (" + io.getMessage() + ")", io);
         } else {
             why = new IOException("the QMP client for " + socket + " failed: " + c, c);
         }
@@ -223,8 +243,8 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
         fail(closingByClient
-                ? new QmpClosedException("the QMP client for " + socket + " was closed")
-                : new QmpClosedException("QEMU closed the QMP connection on " + socket));
+                ? new ConnectionClosedException(peer, null, "the QMP client for " + socket + " was closed")
+                : new ConnectionClosedException(peer, null, "QEMU closed the QMP connection on " + socket));
         super.channelInactive(ctx);
     }
 
@@ -254,15 +274,15 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
         }
     }
 
-    private static IOException forCommand(String command, IOException why) {
-        if (why instanceof QmpProtocolException) {
-            return new QmpProtocolException(command + " failed: " + why.getMessage(), why);
+    private IOException forCommand(String command, IOException why) {
+        if (why instanceof ProtocolViolationException) {
+            return new ProtocolViolationException(peer, command, command + " failed: " + why.getMessage(), why);
         }
-        return new QmpClosedException(why.getMessage() + " while " + command + " was pending",
-                why.getCause() != null ? why.getCause() : null);
+        return new ConnectionClosedException(peer, command, why.getMessage() + " while " + command + " was pending",
+                why.getCause());
     }
 
-    private static QmpClosedException cannotSend(String command, IOException why) {
-        return new QmpClosedException("cannot send " + command + ": " + why.getMessage(), why);
+    private ConnectionClosedException cannotSend(String command, IOException why) {
+        return new ConnectionClosedException(peer, command, "cannot send " + command + ": " + why.getMessage(), why);
     }
 }

@@ -4,6 +4,9 @@ import java.time.Duration;
 
 /** Wording shared by the messages of this module. */
 final class Texts {
+    /** The peer as code that parses QEMU's bytes knows it; the session names the socket. */
+    static final String QEMU = "QEMU";
+
     private Texts() {
     }
 

@@ -25,7 +25,7 @@ class QmpThreadsTest {
     static List<String> qmpThreads() {
         List<String> names = new ArrayList<>();
         for (Thread t : Thread.getAllStackTraces().keySet()) {
-            if (t.isAlive() && (t.getName().startsWith(QmpEventLoop.THREAD_PREFIX) || t.getName().startsWith(EventDispatcher.THREAD_PREFIX))) {
+            if (t.isAlive() && (t.getName().startsWith(QmpEventLoop.THREAD_PREFIX) || t.getName().startsWith(QmpClient.EVENTS_THREAD_PREFIX))) {
                 names.add(t.getName());
             }
         }
@@ -63,7 +63,7 @@ class QmpThreadsTest {
             }
             List<String> running = qmpThreads();
             assertThat(running.stream().filter(n -> n.startsWith(QmpEventLoop.THREAD_PREFIX))).hasSize(1);
-            assertThat(running.stream().filter(n -> n.startsWith(EventDispatcher.THREAD_PREFIX))).hasSize(3);
+            assertThat(running.stream().filter(n -> n.startsWith(QmpClient.EVENTS_THREAD_PREFIX))).hasSize(3);
             assertThat(QmpEventLoop.users()).isEqualTo(3);
 
             clients.get(0).close();

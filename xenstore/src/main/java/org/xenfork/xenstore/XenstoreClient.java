@@ -7,8 +7,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ConnectionTimeoutException;
+import org.xenfork.wire.EventDispatcher;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * A xenstore client speaking the wire protocol of {@code xen/io/xs_wire.h} in
@@ -36,21 +42,23 @@ import java.util.stream.Collectors;
  * so a listener may itself use the client. On {@code /dev/xen/xenbus} requests
  * are sent one at a time. Every wait is bounded by the client's timeout
  * ({@link #DEFAULT_TIMEOUT} unless given); a timed-out request throws
- * {@link XenstoreTimeoutException} and leaves the connection usable.
+ * {@link ConnectionTimeoutException} and leaves the connection usable.
  *
  * <p><b>Failures.</b> A refused request throws {@link XenstoreException} naming
  * the operation, path and xenstored's error (e.g. {@code XS_RM /tool/x: EACCES}).
  * A malformed frame from the peer (unknown type, payload over
  * {@code XENSTORE_PAYLOAD_MAX}, truncated frame) closes the connection: that
- * request and every later one throw {@link XenstoreClosedException}, whose cause
- * is the {@link XenstoreProtocolException}; so does losing the connection. A
- * malformed payload in a well-framed reply throws {@link XenstoreProtocolException}
- * for that request only. Invalid arguments (paths per {@link XsPath}, oversized
+ * request and every later one throw {@link ConnectionClosedException}, whose cause
+ * is the {@link ProtocolViolationException}; so does losing the connection, and a
+ * watch listener falling {@link #WATCH_QUEUE_CAPACITY} events behind. A malformed
+ * payload in a well-framed reply throws {@link ProtocolViolationException} for that
+ * request only. These name the peer ({@code xenstored on unix socket PATH}) and the
+ * operation ({@code XS_READ /local/domain/7/name}). Invalid arguments (paths per {@link XsPath}, oversized
  * payloads, {@code rm("/")}) throw {@link IllegalArgumentException} before anything
  * is sent.
  *
  * <p><b>Closing</b> closes the socket or device, fails outstanding requests with
- * {@link XenstoreClosedException} and stops both threads. xenstored itself drops
+ * {@link ConnectionClosedException} and stops both threads. xenstored itself drops
  * the connection's watches and open transactions when the connection goes.
  */
 public final class XenstoreClient implements XenstoreOperations, AutoCloseable {
@@ -80,12 +88,16 @@ public final class XenstoreClient implements XenstoreOperations, AutoCloseable {
     }
 
     private final XsConnection connection;
-    private final WatchDispatcher watches;
+    private final EventDispatcher<XsWatchEvent> watches;
+    /** Watch listeners by token: xenstored names the watch an event is for by its token alone. */
+    private final ConcurrentMap<String, XenstoreWatch.Listener> listeners = new ConcurrentHashMap<>();
     private final XsRequests requests;
     private final AtomicLong tokens = new AtomicLong();
 
     private XenstoreClient(XsTransport transport, Duration timeout) {
-        this.watches = new WatchDispatcher(WATCH_QUEUE_CAPACITY, transport.describe());
+        this.watches = new EventDispatcher<>("xenstore watch events from " + transport.describe(),
+                "xenstore-watch " + transport.describe(), WATCH_QUEUE_CAPACITY, "XenstoreClient.WATCH_QUEUE_CAPACITY");
+        this.watches.subscribe(this::route);
         this.connection = new XsConnection(transport, timeout, watches);
         this.requests = new XsRequests(connection, 0);
     }
@@ -300,21 +312,32 @@ public final class XenstoreClient implements XenstoreOperations, AutoCloseable {
             throw new IllegalArgumentException("a watch token cannot be empty");
         }
         // Listen before asking: xenstored's first event may arrive right behind the reply.
-        if (!watches.register(token, listener)) {
+        if (listeners.putIfAbsent(token, listener) != null) {
             throw new IllegalArgumentException("watch token already in use on this client: " + token);
         }
         try {
             requests.watch(path, token);
         } catch (IOException | RuntimeException e) {
-            watches.unregister(token);
+            listeners.remove(token);
             throw e;
         }
         return new XenstoreWatch(this, path, token);
     }
 
+    /**
+     * On the dispatcher's thread. An event for a token nobody listens to any more is dropped: after an
+     * unwatch, xenstored may still have sent some.
+     */
+    private void route(XsWatchEvent event) {
+        XenstoreWatch.Listener listener = listeners.get(event.token());
+        if (listener != null) {
+            listener.onEvent(event);
+        }
+    }
+
     /** Called by {@link XenstoreWatch#close()}. */
     void unwatch(XenstoreWatch watch) throws IOException {
-        watches.unregister(watch.token());
+        listeners.remove(watch.token());
         if (connection.isOpen()) {
             requests.unwatch(watch.path(), watch.token());
         }

@@ -13,6 +13,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ConnectionTimeoutException;
+import org.xenfork.wire.EventDispatcher;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * Request/reply multiplexing over one transport; knows nothing of what payloads mean.
@@ -20,9 +24,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Threading model:
  * <ul>
  * <li>One reader thread owns all reads. It hands {@code XS_WATCH_EVENT} to the
- *     {@link WatchDispatcher} (whatever their {@code req_id}: xenstored sends
+ *     {@link EventDispatcher} (whatever their {@code req_id}: xenstored sends
  *     events with a zeroed header, and an event is never a reply) and completes
- *     the pending request whose {@code req_id} a reply carries.</li>
+ *     the pending request whose {@code req_id} a reply carries. An event the
+ *     dispatcher cannot queue (its listener has fallen too far behind) fails the
+ *     connection, as a read error does.</li>
  * <li>Any number of caller threads send requests. Each gets a fresh {@code req_id},
  *     registers a future in the pending map, writes its whole frame under a lock
  *     (so frames never interleave), and waits on the future for at most the timeout.</li>
@@ -41,7 +47,7 @@ final class XsConnection implements AutoCloseable {
 
     private final XsTransport transport;
     private final Duration timeout;
-    private final WatchDispatcher watches;
+    private final EventDispatcher<XsWatchEvent> watches;
     private final ConcurrentMap<Integer, CompletableFuture<XsMessage>> pending = new ConcurrentHashMap<>();
     private final AtomicInteger nextReqId = new AtomicInteger(1);
     private final ReentrantLock writeLock = new ReentrantLock();
@@ -50,7 +56,7 @@ final class XsConnection implements AutoCloseable {
     /** Why the connection is no longer usable; null while it is. Set once. */
     private volatile IOException failure;
 
-    XsConnection(XsTransport transport, Duration timeout, WatchDispatcher watches) {
+    XsConnection(XsTransport transport, Duration timeout, EventDispatcher<XsWatchEvent> watches) {
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("timeout must be positive: " + timeout);
         }
@@ -71,6 +77,11 @@ final class XsConnection implements AutoCloseable {
         return transport.describe();
     }
 
+    /** The peer as this connection's exceptions name it: {@code xenstored on unix socket /run/xenstored/socket}. */
+    String peer() {
+        return "xenstored on " + transport.describe();
+    }
+
     /**
      * Sends {@code type} with {@code payload} in transaction {@code txId} and returns
      * the reply: a message of the same type, or {@code XS_ERROR} (which the caller
@@ -80,7 +91,7 @@ final class XsConnection implements AutoCloseable {
      */
     XsMessage call(XsMessageType type, int txId, byte[] payload, String path) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        checkOpen();
+        checkOpen(type, path);
         if (oneAtATime != null) {
             acquire(type, path, deadline);
         }
@@ -104,11 +115,11 @@ final class XsConnection implements AutoCloseable {
         }
         try {
             // Registered before checking: fail() either sees this entry or has already set failure.
-            checkOpen();
+            checkOpen(type, path);
             send(request, path, deadline);
             XsMessage answer = await(reply, type, path, deadline);
             if (answer.type() != type && answer.type() != XsMessageType.ERROR) {
-                XenstoreProtocolException e = new XenstoreProtocolException(
+                ProtocolViolationException e = new ProtocolViolationException(peer(), operation(type, path),
                         "reply to " + type.cName() + " req=" + Integer.toUnsignedString(reqId) + " has type " + answer.type().cName());
                 fail(e);
                 throw e;
@@ -122,7 +133,7 @@ final class XsConnection implements AutoCloseable {
     private void send(XsMessage request, String path, long deadline) throws IOException {
         try {
             if (!writeLock.tryLock(remaining(deadline), TimeUnit.NANOSECONDS)) {
-                throw new XenstoreTimeoutException(request.type(), path, timeout);
+                throw timedOut(request.type(), path);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -133,7 +144,7 @@ final class XsConnection implements AutoCloseable {
         } catch (IOException e) {
             // A partial frame may have gone out; nothing after it could be parsed by xenstored.
             fail(e);
-            throw closedException(e);
+            throw closedException(request.type(), path, e);
         } finally {
             writeLock.unlock();
         }
@@ -144,24 +155,35 @@ final class XsConnection implements AutoCloseable {
         try {
             return reply.get(remaining(deadline), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            throw new XenstoreTimeoutException(type, path, timeout);
+            throw timedOut(type, path);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted waiting for the reply to " + type.cName());
         } catch (ExecutionException e) {
-            throw closedException(e.getCause());
+            throw closedException(type, path, e.getCause());
         }
     }
 
     private void acquire(XsMessageType type, String path, long deadline) throws IOException {
         try {
             if (!oneAtATime.tryAcquire(remaining(deadline), TimeUnit.NANOSECONDS)) {
-                throw new XenstoreTimeoutException(type, path, timeout);
+                throw timedOut(type, path);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted waiting to send " + type.cName());
         }
+    }
+
+    /** {@code XS_READ /local/domain/7/name}, as exceptions name an operation. */
+    static String operation(XsMessageType type, String path) {
+        return type.cName() + (path == null ? "" : " " + path);
+    }
+
+    private ConnectionTimeoutException timedOut(XsMessageType type, String path) {
+        String operation = operation(type, path);
+        return new ConnectionTimeoutException(peer(), operation, timeout, operation + ": no reply from " + peer()
+                + " within " + timeout.toMillis() + " ms");
     }
 
     private static long remaining(long deadline) {
@@ -173,7 +195,7 @@ final class XsConnection implements AutoCloseable {
             while (true) {
                 XsMessage message = XsMessageCodec.read(transport);
                 if (message.type() == XsMessageType.WATCH_EVENT) {
-                    watches.deliver(message);
+                    watches.deliver(watchEvent(message));
                     continue;
                 }
                 CompletableFuture<XsMessage> reply = pending.remove(message.reqId());
@@ -188,19 +210,30 @@ final class XsConnection implements AutoCloseable {
         }
     }
 
-    private void checkOpen() throws XenstoreClosedException {
+    private XsWatchEvent watchEvent(XsMessage message) throws ProtocolViolationException {
+        var strings = XsPayload.splitStrings(message.payload());
+        if (strings.size() < 2) {
+            throw new ProtocolViolationException(peer(), null, "XS_WATCH_EVENT without path and token: " + message);
+        }
+        return new XsWatchEvent(strings.get(0), strings.get(1));
+    }
+
+    private void checkOpen(XsMessageType type, String path) throws ConnectionClosedException {
         IOException why = failure;
         if (why != null) {
-            throw closedException(why);
+            throw closedException(type, path, why);
         }
     }
 
-    private XenstoreClosedException closedException(Throwable why) {
-        if (why instanceof XenstoreClosedException closed && closed.getCause() == null) {
-            return new XenstoreClosedException(closed.getMessage(), null);
+    /** What a caller of {@code operation} sees once the connection has failed for {@code why}. */
+    private ConnectionClosedException closedException(XsMessageType type, String path, Throwable why) {
+        String operation = operation(type, path);
+        if (why instanceof ConnectionClosedException closed && closed.getCause() == null) {
+            // Nothing went wrong before the close (the client's own, or xenstored's): its words say all.
+            return new ConnectionClosedException(peer(), operation, operation + ": " + closed.getMessage());
         }
-        return new XenstoreClosedException("xenstore connection (" + transport.describe() + ") closed: "
-                + why.getMessage(), why);
+        return new ConnectionClosedException(peer(), operation, operation + ": xenstore connection ("
+                + transport.describe() + ") closed: " + why.getMessage(), why);
     }
 
     /** Marks the connection dead for {@code why}, closes the transport and fails every pending request. */
@@ -228,7 +261,8 @@ final class XsConnection implements AutoCloseable {
     /** Closes the transport and waits briefly for the reader thread to finish. Idempotent. */
     @Override
     public void close() {
-        fail(new XenstoreClosedException("xenstore connection (" + transport.describe() + ") closed by the client", null));
+        fail(new ConnectionClosedException(peer(), null, "xenstore connection (" + transport.describe()
+                + ") closed by the client"));
         if (Thread.currentThread() != reader) {
             try {
                 reader.join(1000);

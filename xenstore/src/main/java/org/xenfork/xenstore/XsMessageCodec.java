@@ -3,6 +3,8 @@ package org.xenfork.xenstore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * Framing only: {@link XsMessage} to and from bytes. A frame is the 16-byte
@@ -15,6 +17,9 @@ import java.nio.channels.ReadableByteChannel;
  * corrupt or hostile header can never make us allocate its announced size.
  */
 public final class XsMessageCodec {
+
+    /** The peer as code that parses xenstored's bytes knows it; the connection names the socket or device. */
+    static final String PEER = "xenstored";
 
     private XsMessageCodec() {
     }
@@ -35,7 +40,7 @@ public final class XsMessageCodec {
     }
 
     /** Decodes and checks 16 header bytes (the buffer's remaining bytes; its byte order is ignored). */
-    static Header decodeHeader(ByteBuffer bytes) throws XenstoreProtocolException {
+    static Header decodeHeader(ByteBuffer bytes) throws ProtocolViolationException {
         if (bytes.remaining() != XsWire.HEADER_SIZE) {
             throw new IllegalArgumentException("a header is " + XsWire.HEADER_SIZE + " bytes, got " + bytes.remaining());
         }
@@ -44,10 +49,10 @@ public final class XsMessageCodec {
         int reqId = h.getInt();
         int txId = h.getInt();
         long len = Integer.toUnsignedLong(h.getInt());
-        XsMessageType type = XsMessageType.fromCode(rawType).orElseThrow(() -> new XenstoreProtocolException(
+        XsMessageType type = XsMessageType.fromCode(rawType).orElseThrow(() -> new ProtocolViolationException(PEER, null,
                 "unknown message type " + Integer.toUnsignedString(rawType) + " in header " + hex(bytes)));
         if (len > XsWire.PAYLOAD_MAX) {
-            throw new XenstoreProtocolException(type.cName() + " header announces " + len
+            throw new ProtocolViolationException(PEER, null, type.cName() + " header announces " + len
                     + " payload bytes, more than XENSTORE_PAYLOAD_MAX (" + XsWire.PAYLOAD_MAX + ")");
         }
         return new Header(type, reqId, txId, (int) len);
@@ -56,13 +61,13 @@ public final class XsMessageCodec {
     /**
      * Reads one whole message, however the bytes are split across reads.
      *
-     * @throws XenstoreClosedException   the stream ended cleanly between messages
-     * @throws XenstoreProtocolException a bad header, or the stream ended inside a message
+     * @throws ConnectionClosedException  the stream ended cleanly between messages
+     * @throws ProtocolViolationException a bad header, or the stream ended inside a message
      */
     public static XsMessage read(ReadableByteChannel in) throws IOException {
         ByteBuffer header = ByteBuffer.allocate(XsWire.HEADER_SIZE);
         if (!readFully(in, header, true)) {
-            throw new XenstoreClosedException("xenstored closed the connection", null);
+            throw new ConnectionClosedException(PEER, null, "xenstored closed the connection");
         }
         Header h = decodeHeader(header.flip());
         ByteBuffer payload = ByteBuffer.allocate(h.len());
@@ -79,7 +84,7 @@ public final class XsMessageCodec {
                 if (got == 0 && eofOk) {
                     return false;
                 }
-                throw new XenstoreProtocolException("connection ended inside a message: got " + got + " of " + wanted
+                throw new ProtocolViolationException(PEER, null, "connection ended inside a message: got " + got + " of " + wanted
                         + (eofOk ? " header bytes" : " payload bytes"));
             }
         }

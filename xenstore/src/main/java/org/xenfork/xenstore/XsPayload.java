@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * The payload conventions shared by most xenstore messages: arguments are strings
@@ -39,13 +40,13 @@ final class XsPayload {
      * Splits NUL-terminated strings. Every string must be terminated: a payload
      * not ending in NUL is a malformed reply, not a last string to guess at.
      */
-    static List<String> splitStrings(byte[] payload) throws XenstoreProtocolException {
+    static List<String> splitStrings(byte[] payload) throws ProtocolViolationException {
         List<String> out = new ArrayList<>();
         if (payload.length == 0) {
             return out;
         }
         if (payload[payload.length - 1] != 0) {
-            throw new XenstoreProtocolException("payload is not NUL-terminated: " + printable(payload, 80));
+            throw new ProtocolViolationException(XsMessageCodec.PEER, null, "payload is not NUL-terminated: " + printable(payload, 80));
         }
         int start = 0;
         for (int i = 0; i < payload.length; i++) {
@@ -61,14 +62,14 @@ final class XsPayload {
      * A reply that is one string (transaction id, domain path, error name). xenstored
      * terminates these with NUL; one trailing NUL is dropped, an inner NUL is an error.
      */
-    static String singleString(byte[] payload) throws XenstoreProtocolException {
+    static String singleString(byte[] payload) throws ProtocolViolationException {
         int len = payload.length;
         if (len > 0 && payload[len - 1] == 0) {
             len--;
         }
         for (int i = 0; i < len; i++) {
             if (payload[i] == 0) {
-                throw new XenstoreProtocolException("expected one string, got several: " + printable(payload, 80));
+                throw new ProtocolViolationException(XsMessageCodec.PEER, null, "expected one string, got several: " + printable(payload, 80));
             }
         }
         return new String(payload, 0, len, StandardCharsets.UTF_8);

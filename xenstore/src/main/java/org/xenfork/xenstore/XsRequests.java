@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import org.xenfork.wire.ProtocolViolationException;
 
 /**
  * What each request means: payload layout per operation (docs/misc/xenstore.txt),
@@ -97,7 +98,7 @@ final class XsRequests implements XenstoreOperations {
     public List<String> directory(String path) throws IOException {
         XsPath.requireNodePath(path);
         try {
-            return XsPayload.splitStrings(call(XsMessageType.DIRECTORY, path, XsPayload.strings(path)).payload());
+            return replyStrings(XsMessageType.DIRECTORY, path, call(XsMessageType.DIRECTORY, path, XsPayload.strings(path)).payload());
         } catch (XenstoreException tooBig) {
             if (!tooBig.is(XsError.E2BIG)) {
                 throw tooBig;
@@ -129,7 +130,7 @@ final class XsRequests implements XenstoreOperations {
                         XsPayload.strings(path, Integer.toString(children.size()))).payload();
                 int nul = indexOf(reply, (byte) 0);
                 if (nul < 0) {
-                    throw new XenstoreProtocolException("XS_DIRECTORY_PART reply without generation: " + XsPayload.printable(reply, 80));
+                    throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART reply without generation: " + XsPayload.printable(reply, 80));
                 }
                 String gen = new String(reply, 0, nul, StandardCharsets.US_ASCII);
                 if (generation == null) {
@@ -139,7 +140,7 @@ final class XsRequests implements XenstoreOperations {
                 }
                 int pieceLength = reply.length - nul - 1;
                 if (pieceLength == 0) {
-                    throw new XenstoreProtocolException("XS_DIRECTORY_PART " + path + " at offset " + children.size() + " returned nothing");
+                    throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART " + path + " at offset " + children.size() + " returned nothing");
                 }
                 if (children.size() + pieceLength > DIRECTORY_MAX_BYTES) {
                     throw new IOException("XS_DIRECTORY_PART " + path + ": children list exceeds " + DIRECTORY_MAX_BYTES + " bytes");
@@ -154,7 +155,7 @@ final class XsRequests implements XenstoreOperations {
                 }
                 if (last == 0 && secondLast == 0) {
                     byte[] all = children.toByteArray();
-                    return XsPayload.splitStrings(Arrays.copyOf(all, all.length - 1));
+                    return replyStrings(XsMessageType.DIRECTORY_PART, path, Arrays.copyOf(all, all.length - 1));
                 }
             }
         }
@@ -165,17 +166,17 @@ final class XsRequests implements XenstoreOperations {
     @Override
     public List<XsPermission> getPermissions(String path) throws IOException {
         XsPath.requireNodePath(path);
-        List<String> strings = XsPayload.splitStrings(call(XsMessageType.GET_PERMS, path, XsPayload.strings(path)).payload());
+        List<String> strings = replyStrings(XsMessageType.GET_PERMS, path, call(XsMessageType.GET_PERMS, path, XsPayload.strings(path)).payload());
         List<XsPermission> perms = new ArrayList<>(strings.size());
         for (String s : strings) {
             try {
                 perms.add(XsPermission.parse(s));
             } catch (IllegalArgumentException e) {
-                throw new XenstoreProtocolException("XS_GET_PERMS " + path + ": " + e.getMessage());
+                throw new ProtocolViolationException(connection.peer(), "XS_GET_PERMS " + path, "XS_GET_PERMS " + path + ": " + e.getMessage());
             }
         }
         if (perms.isEmpty()) {
-            throw new XenstoreProtocolException("XS_GET_PERMS " + path + ": empty permission list");
+            throw new ProtocolViolationException(connection.peer(), "XS_GET_PERMS " + path, "XS_GET_PERMS " + path + ": empty permission list");
         }
         return List.copyOf(perms);
     }
@@ -202,16 +203,17 @@ final class XsRequests implements XenstoreOperations {
             throw new IllegalArgumentException("domid " + domid + " outside 0.." + XsPermission.DOMID_MAX);
         }
         String domidString = Integer.toString(domid);
-        String path = XsPayload.singleString(call(XsMessageType.GET_DOMAIN_PATH, domidString, XsPayload.strings(domidString)).payload());
+        String path = replyString(XsMessageType.GET_DOMAIN_PATH, domidString,
+                call(XsMessageType.GET_DOMAIN_PATH, domidString, XsPayload.strings(domidString)).payload());
         if (!XsPath.isValidNodePath(path)) {
-            throw new XenstoreProtocolException("XS_GET_DOMAIN_PATH " + domid + " answered an invalid path: " + XsPayload.printable(path.getBytes(StandardCharsets.UTF_8), 80));
+            throw new ProtocolViolationException(connection.peer(), "XS_GET_DOMAIN_PATH " + domid, "XS_GET_DOMAIN_PATH " + domid + " answered an invalid path: " + XsPayload.printable(path.getBytes(StandardCharsets.UTF_8), 80));
         }
         return path;
     }
 
     /** {@code XS_TRANSACTION_START} with an empty string; answers the new id in decimal. */
     int transactionStart() throws IOException {
-        String id = XsPayload.singleString(call(XsMessageType.TRANSACTION_START, null, XsPayload.strings("")).payload());
+        String id = replyString(XsMessageType.TRANSACTION_START, null, call(XsMessageType.TRANSACTION_START, null, XsPayload.strings("")).payload());
         long value;
         try {
             value = Long.parseLong(id);
@@ -220,7 +222,7 @@ final class XsRequests implements XenstoreOperations {
         }
         // 0 is XBT_NULL ("no transaction"), so it can never be a transaction's id.
         if (value <= 0 || value > 0xffff_ffffL) {
-            throw new XenstoreProtocolException("XS_TRANSACTION_START answered an invalid id: " + XsPayload.printable(id.getBytes(StandardCharsets.UTF_8), 40));
+            throw new ProtocolViolationException(connection.peer(), "XS_TRANSACTION_START", "XS_TRANSACTION_START answered an invalid id: " + XsPayload.printable(id.getBytes(StandardCharsets.UTF_8), 40));
         }
         return (int) value;
     }
@@ -246,18 +248,41 @@ final class XsRequests implements XenstoreOperations {
     private XsMessage call(XsMessageType type, String path, byte[] payload) throws IOException {
         XsMessage reply = connection.call(type, txId, checkedSize(type, payload), path);
         if (reply.type() == XsMessageType.ERROR) {
-            throw new XenstoreException(type, path, errorName(type, reply));
+            throw new XenstoreException(type, path, errorName(type, path, reply));
         }
         return reply;
     }
 
     /** The error reply is {@code "ENOENT\0"}; anything but a short upper-case name is a malformed reply. */
-    private static String errorName(XsMessageType type, XsMessage reply) throws XenstoreProtocolException {
-        String name = XsPayload.singleString(reply.payload());
+    private String errorName(XsMessageType type, String path, XsMessage reply) throws ProtocolViolationException {
+        String name = replyString(type, path, reply.payload());
         if (!name.matches("E[A-Z0-9]{1,15}")) {
-            throw new XenstoreProtocolException("XS_ERROR reply to " + type.cName() + " is not an error name: " + XsPayload.printable(reply.payload(), 40));
+            throw new ProtocolViolationException(connection.peer(), type.cName(), "XS_ERROR reply to " + type.cName() + " is not an error name: " + XsPayload.printable(reply.payload(), 40));
         }
         return name;
+    }
+
+    /** {@link XsPayload#splitStrings} on a reply; a malformed one is named with the request and the peer. */
+    private List<String> replyStrings(XsMessageType type, String path, byte[] payload) throws ProtocolViolationException {
+        try {
+            return XsPayload.splitStrings(payload);
+        } catch (ProtocolViolationException e) {
+            throw malformed(type, path, e);
+        }
+    }
+
+    /** {@link XsPayload#singleString} on a reply; a malformed one is named with the request and the peer. */
+    private String replyString(XsMessageType type, String path, byte[] payload) throws ProtocolViolationException {
+        try {
+            return XsPayload.singleString(payload);
+        } catch (ProtocolViolationException e) {
+            throw malformed(type, path, e);
+        }
+    }
+
+    private ProtocolViolationException malformed(XsMessageType type, String path, ProtocolViolationException e) {
+        String operation = XsConnection.operation(type, path);
+        return new ProtocolViolationException(connection.peer(), operation, operation + ": " + e.getMessage(), e);
     }
 
     /** Refuses before sending: xenstored treats an oversized message as a protocol violation. */

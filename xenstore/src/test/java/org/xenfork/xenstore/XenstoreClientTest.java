@@ -1,9 +1,5 @@
 package org.xenfork.xenstore;
 
-import org.xenfork.testfixtures.FakeXenstored;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,6 +21,12 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.xenfork.testfixtures.FakeXenstored;
+import org.xenfork.wire.ConnectionClosedException;
+import org.xenfork.wire.ConnectionTimeoutException;
+import org.xenfork.wire.ProtocolViolationException;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Every client operation and error path, against {@link FakeXenstored} over a real Unix socket. */
 class XenstoreClientTest {
@@ -303,7 +305,7 @@ class XenstoreClientTest {
         @Test
         void emptyPieceIsProtocolError() {
             fake.inject(new FakeXenstored.Fault.ErrorReply("E2BIG"), new FakeXenstored.Fault.ReplacePayload(FakeXenstored.strings("1")));
-            assertThatThrownBy(() -> xs.directory("/")).isInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.directory("/")).isInstanceOf(ProtocolViolationException.class)
                     .hasMessage("XS_DIRECTORY_PART / at offset 0 returned nothing");
         }
     }
@@ -360,7 +362,7 @@ class XenstoreClientTest {
         @Test
         void malformedPermissionInReplyIsProtocolError() throws IOException {
             fake.put("/odd", "", "x9");
-            assertThatThrownBy(() -> xs.getPermissions("/odd")).isInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.getPermissions("/odd")).isInstanceOf(ProtocolViolationException.class)
                     .hasMessageContaining("x9");
         }
     }
@@ -568,7 +570,7 @@ class XenstoreClientTest {
         void transactionIdZeroOrNonNumericIsProtocolError() {
             for (String bad : List.of("0", "abc", "-1", "4294967296", "")) {
                 fake.inject(new FakeXenstored.Fault.ReplacePayload(FakeXenstored.strings(bad)));
-                assertThatThrownBy(xs::startTransaction).as(bad).isInstanceOf(XenstoreProtocolException.class)
+                assertThatThrownBy(xs::startTransaction).as(bad).isInstanceOf(ProtocolViolationException.class)
                         .hasMessageContaining("XS_TRANSACTION_START answered an invalid id");
             }
         }
@@ -717,17 +719,49 @@ class XenstoreClientTest {
         }
 
         @Test
+        void aBlockedListenerOverflowingTheQueueClosesTheConnectionLoudly() throws Exception {
+            CountDownLatch inListener = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            xs.watch("@releaseDomain", e -> {
+                inListener.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException ignored) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            try {
+                assertThat(inListener.await(5, TimeUnit.SECONDS)).isTrue();
+                // One more than the queue holds, behind the listener that is stuck on the first event.
+                for (int i = 0; i <= XenstoreClient.WATCH_QUEUE_CAPACITY; i++) {
+                    fake.fire("@releaseDomain");
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (xs.isOpen() && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThatThrownBy(() -> xs.read("/x")).isInstanceOfSatisfying(ConnectionClosedException.class, e -> {
+                    assertThat(e).hasMessageContaining("XS_READ /x: xenstore connection (unix socket " + fake.socketPath() + ") closed: ")
+                            .hasMessageContaining("(XenstoreClient.WATCH_QUEUE_CAPACITY = 4096); a listener is too slow or blocked");
+                    assertThat(e.operation()).isEqualTo("XS_READ /x");
+                });
+            } finally {
+                release.countDown();
+            }
+        }
+
+        @Test
         void watchEventWithoutTokenClosesTheConnection() {
             fake.inject(new FakeXenstored.Fault.RawEventBeforeReply("/only-a-path\0".getBytes(StandardCharsets.US_ASCII)));
-            assertThatThrownBy(() -> xs.read("/x")).isInstanceOf(XenstoreClosedException.class)
+            assertThatThrownBy(() -> xs.read("/x")).isInstanceOf(ConnectionClosedException.class)
                     .hasRootCauseMessage("XS_WATCH_EVENT without path and token: XS_WATCH_EVENT req=0 tx=0 \"/only-a-path\\0\"");
         }
 
         @Test
         void watchEventNotNulTerminatedClosesTheConnection() {
             fake.inject(new FakeXenstored.Fault.RawEventBeforeReply("/p\0tok".getBytes(StandardCharsets.US_ASCII)));
-            assertThatThrownBy(() -> xs.read("/x")).isInstanceOf(XenstoreClosedException.class)
-                    .hasRootCauseInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/x")).isInstanceOf(ConnectionClosedException.class)
+                    .hasRootCauseInstanceOf(ProtocolViolationException.class)
                     .hasRootCauseMessage("payload is not NUL-terminated: \"/p\\0tok\"");
         }
     }
@@ -738,11 +772,11 @@ class XenstoreClientTest {
         @Test
         void garbageHeaderIsProtocolErrorAndClosesTheConnection() {
             fake.inject(new FakeXenstored.Fault.GarbageHeader());
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreClosedException.class)
-                    .hasCauseInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ConnectionClosedException.class)
+                    .hasCauseInstanceOf(ProtocolViolationException.class)
                     .hasRootCauseMessage("unknown message type 3735928559 in header efbeadde" + hexOfReqId(1) + "0000000000000000");
             assertThat(xs.isOpen()).isFalse();
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreClosedException.class);
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ConnectionClosedException.class);
         }
 
         private String hexOfReqId(int reqId) {
@@ -752,8 +786,8 @@ class XenstoreClientTest {
         @Test
         void oversizeLengthIsRefusedWithoutAllocating() {
             fake.inject(new FakeXenstored.Fault.OversizeLen(XsWire.PAYLOAD_MAX + 1));
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreClosedException.class)
-                    .hasRootCauseInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ConnectionClosedException.class)
+                    .hasRootCauseInstanceOf(ProtocolViolationException.class)
                     .hasRootCauseMessage("XS_READ header announces 4097 payload bytes, more than XENSTORE_PAYLOAD_MAX (4096)");
         }
 
@@ -776,17 +810,17 @@ class XenstoreClientTest {
         @Test
         void disconnectMidRequestFailsItAndLaterCalls() {
             fake.inject(new FakeXenstored.Fault.Disconnect());
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreClosedException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ConnectionClosedException.class)
                     .hasMessageContaining("xenstored closed the connection");
-            assertThatThrownBy(() -> xs.write("/a", "b")).isInstanceOf(XenstoreClosedException.class);
+            assertThatThrownBy(() -> xs.write("/a", "b")).isInstanceOf(ConnectionClosedException.class);
         }
 
         @Test
         void truncatedReplyIsProtocolError() throws IOException {
             xs.write("/t", "0123456789");
             fake.inject(new FakeXenstored.Fault.Truncated());
-            assertThatThrownBy(() -> xs.read("/t")).isInstanceOf(XenstoreClosedException.class)
-                    .hasRootCauseInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/t")).isInstanceOf(ConnectionClosedException.class)
+                    .hasRootCauseInstanceOf(ProtocolViolationException.class)
                     .hasRootCauseMessage("connection ended inside a message: got 5 of 10 payload bytes");
         }
 
@@ -796,8 +830,13 @@ class XenstoreClientTest {
                 quick.write("/slow", "v");
                 fake.inject(new FakeXenstored.Fault.Delay(Duration.ofMillis(800)));
                 long start = System.nanoTime();
-                assertThatThrownBy(() -> quick.read("/slow")).isInstanceOf(XenstoreTimeoutException.class)
-                        .hasMessage("XS_READ /slow: no reply within 500 ms");
+                assertThatThrownBy(() -> quick.read("/slow")).isInstanceOfSatisfying(ConnectionTimeoutException.class, e -> {
+                    assertThat(e).hasMessage("XS_READ /slow: no reply from xenstored on unix socket " + fake.socketPath()
+                            + " within 500 ms");
+                    assertThat(e.peer()).isEqualTo("xenstored on unix socket " + fake.socketPath());
+                    assertThat(e.operation()).isEqualTo("XS_READ /slow");
+                    assertThat(e.timeout()).isEqualTo(Duration.ofMillis(500));
+                });
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofMillis(750));
                 // Sent while the fake still sleeps: the late reply to the abandoned read arrives
                 // first, while this write is pending, and must not be taken for the write's.
@@ -832,7 +871,7 @@ class XenstoreClientTest {
         @Test
         void replyOfWrongTypeIsProtocolError() {
             fake.inject(new FakeXenstored.Fault.WrongType(FakeXenstored.DIRECTORY));
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ProtocolViolationException.class)
                     .hasMessageContaining("reply to XS_READ").hasMessageContaining("has type XS_DIRECTORY");
             assertThat(xs.isOpen()).isFalse();
         }
@@ -856,8 +895,21 @@ class XenstoreClientTest {
         @Test
         void malformedErrorReplyIsProtocolError() {
             fake.inject(new FakeXenstored.Fault.ErrorReply("not an errno"));
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreProtocolException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ProtocolViolationException.class)
                     .hasMessageContaining("not an error name");
+        }
+
+        @Test
+        void aMalformedReplyBodyNamesRequestAndPeerAndFailsThatRequestOnly() throws IOException {
+            xs.write("/m", "v");
+            fake.inject(new FakeXenstored.Fault.ReplacePayload("a\0b".getBytes(StandardCharsets.US_ASCII)));
+            assertThatThrownBy(() -> xs.directory("/")).isInstanceOfSatisfying(ProtocolViolationException.class, e -> {
+                assertThat(e).hasMessage("XS_DIRECTORY /: payload is not NUL-terminated: \"a\\0b\"");
+                assertThat(e.peer()).isEqualTo("xenstored on unix socket " + fake.socketPath());
+                assertThat(e.operation()).isEqualTo("XS_DIRECTORY /");
+            });
+            assertThat(xs.isOpen()).isTrue();
+            assertThat(xs.read("/m")).contains("v");
         }
     }
 
@@ -939,7 +991,7 @@ class XenstoreClientTest {
                 }
                 long start = System.nanoTime();
                 xs.close();
-                assertThatThrownBy(() -> pending.get(1, TimeUnit.SECONDS)).hasCauseInstanceOf(XenstoreClosedException.class)
+                assertThatThrownBy(() -> pending.get(1, TimeUnit.SECONDS)).hasCauseInstanceOf(ConnectionClosedException.class)
                         .cause().hasMessageContaining("closed by the client");
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(1));
             } finally {
@@ -958,7 +1010,7 @@ class XenstoreClientTest {
             xs.close();
             xs.close();
             assertThat(xs.isOpen()).isFalse();
-            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(XenstoreClosedException.class)
+            assertThatThrownBy(() -> xs.read("/a")).isInstanceOf(ConnectionClosedException.class)
                     .hasMessageContaining("closed by the client");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
             while (System.nanoTime() < deadline && (fake.connectionCount() > 0 || clientThreadsAlive())) {
