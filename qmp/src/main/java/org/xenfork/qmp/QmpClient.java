@@ -11,7 +11,6 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
-import io.netty.handler.codec.LineBasedFrameDecoder;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -157,12 +156,12 @@ public final class QmpClient implements AutoCloseable {
 
     /**
      * Framing: QEMU ends every message with CRLF (qmp-spec 2.1.1), one JSON value per line. A line (without
-     * its line end) longer than {@code maxMessageBytes} is refused with a {@code TooLongFrameException} as
-     * soon as more than that many bytes have come without an LF (fail-fast), so no more is ever buffered;
+     * its line end) longer than {@code maxMessageBytes} is refused with a {@code TooLongFrameException}, an
+     * endless one as soon as it passes the bound (fail-fast), so no more is ever buffered;
      * {@link QmpSession} turns it into a {@link ProtocolViolationException} naming the bound.
      */
-    static LineBasedFrameDecoder framing(int maxMessageBytes) {
-        return new LineBasedFrameDecoder(maxMessageBytes, true, true);
+    static QmpLineDecoder framing(int maxMessageBytes) {
+        return new QmpLineDecoder(maxMessageBytes);
     }
 
     private static void checkSocket(Path path) throws IOException {

@@ -229,8 +229,7 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
         } else if (c instanceof TooLongFrameException t) {
             // LineBasedFrameDecoder's own words name only numbers; the setting that bounds them is ours to say.
             why = new ProtocolViolationException(peer, null, "QMP protocol error on " + socket + ": QEMU sent a line over "
-                    + "the QMP message bound of " + Texts.bytes(maxMessageBytes) + " (QmpOptions.maxMessageBytes): "
-                    + t.getMessage(), t);
+                    + "the QMP message bound of " + Texts.bytes(maxMessageBytes) + " (QmpOptions.maxMessageBytes)", t);
         } else if (c instanceof IOException io) {
             // Read errors: ECONNRESET when QEMU dies with our bytes unread, and the like.
             why = new ConnectionClosedException(peer, null, "QEMU closed the QMP connection on " + socket + " (" + io.getMessage() + ")", io);
