@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.xenfork.abi.Releases;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.Hypervisor;
@@ -103,7 +103,7 @@ class ForkerTest {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.20", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forksAPausedParentAndUnpausesTheFork(String release) {
         Forker f = forker(release);
         SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 2, 65536).paused());
@@ -203,7 +203,7 @@ class ForkerTest {
     /** Each hypercall of the workflow, failed once, for a running and for a paused parent. */
     static Stream<Arguments> faults() {
         List<Arguments> out = new ArrayList<>();
-        for (String release : List.of("4.14", "4.16", "4.17", "4.18", "4.22")) {
+        for (String release : Releases.all().toList()) {
             for (boolean running : List.of(true, false)) {
                 for (String call : List.of("XEN_DOMCTL_getdomaininfo", "XEN_DOMCTL_pausedomain", "XEN_SYSCTL_physinfo",
                         "XEN_DOMCTL_createdomain", "XENMEM_sharing_op_fork", "multicall", "XEN_DOMCTL_unpausedomain")) {
@@ -296,7 +296,7 @@ class ForkerTest {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void resetBringsTheForkBackToItsParent(String release) {
         Forker f = forker(release);
         SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 64).paused());

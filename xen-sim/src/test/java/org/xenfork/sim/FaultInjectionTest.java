@@ -7,7 +7,7 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.StructCodec;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.privcmd.Errno;
@@ -44,7 +44,7 @@ class FaultInjectionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#withForkResetEagain")
     void forkResetCanBeMadeToAskForARetry(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));

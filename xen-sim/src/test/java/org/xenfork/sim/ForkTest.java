@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
@@ -29,7 +29,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkLinksThePausedChildToItsParent(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 2, 65536));
@@ -63,7 +63,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void theParentStaysPausedWhileAnyForkExists(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096).paused());
@@ -85,7 +85,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aDestroyedParentLingersDyingUntilItsLastForkGoes(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -106,7 +106,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void childLookupErrors(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -116,7 +116,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void theChildIsCheckedWithFlagsZeroBeforeAnythingElse(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).iommu(true).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -133,7 +133,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkArgumentAndParentErrorsInXensOrder(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).iommu(true).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 2, 4096));
@@ -162,7 +162,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aChildNotPausedByTheControllerIsEbusy(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -175,7 +175,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forksNeedIntelVmx(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).cpuVendor(SimXen.CpuVendor.AMD)
                 .build());
@@ -186,7 +186,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void withoutConfigMemSharingMemoryOpIsEnosys(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).memSharing(false).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -198,7 +198,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16"})
+    @MethodSource("org.xenfork.abi.Releases#withoutForkResetFlags")
     void forkResetBefore417TakesNoFlags(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -213,7 +213,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#withForkResetFlags")
     void forkResetFrom417NeedsANonEmptySubsetOfStateAndMemory(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -234,7 +234,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkMemoryIsSharedOnReadPrivateOnWriteAndResetDropsPrivatePages(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));
@@ -272,7 +272,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkResetStateReloadsTheParentsContext(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -293,7 +293,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void resettingAForkWhoseParentDiedIsEinval(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));
@@ -309,7 +309,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forksOfForksShareFromTheFirstAncestorWithThePage(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400).paused());
