@@ -118,8 +118,12 @@ public final class MeasureRelease {
         Path source = work.resolve("probe.c");
         Path binary = work.resolve("probe");
         Files.writeString(source, plan.probe(), StandardCharsets.UTF_8);
-        run(List.of(gcc, "-std=gnu11", "-Wall", "-Werror", "-D__XEN_TOOLS__", "-I", inc.toString(), "-o",
-                binary.toString(), source.toString()), "gcc on " + source, work);
+        try {
+            run(List.of(gcc, "-std=gnu11", "-Wall", "-Werror", "-D__XEN_TOOLS__", "-I", inc.toString(), "-o",
+                    binary.toString(), source.toString()), "gcc on " + source, work);
+        } finally {
+            Files.delete(link); // whoever cleans up work must not follow it into the headers
+        }
         return plan.assemble(run(List.of(binary.toString()), "the probe " + binary, work));
     }
 

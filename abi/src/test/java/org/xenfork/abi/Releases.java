@@ -1,6 +1,5 @@
 package org.xenfork.abi;
 
-import java.util.List;
 import java.util.function.Predicate;
 import java.util.stream.Stream;
 
@@ -25,11 +24,6 @@ public final class Releases {
         return where(r -> true);
     }
 
-    /** Every supported release as {@link XenRelease}s, oldest first. */
-    public static List<XenRelease> supported() {
-        return XenRelease.SUPPORTED;
-    }
-
     /** Releases whose xen_domctl_createdomain has {@code grant_opts} (added by 4.16). */
     public static Stream<String> withGrantOpts() {
         return where(Releases::hasGrantOpts);
@@ -38,6 +32,11 @@ public final class Releases {
     /** Releases whose xen_domctl_createdomain lacks {@code grant_opts}. */
     public static Stream<String> withoutGrantOpts() {
         return where(Releases::hasGrantOpts, false);
+    }
+
+    /** Releases whose xen_domctl_createdomain names a cpupool ({@code cpupool_id}, added by 4.17). */
+    public static Stream<String> withCpupoolId() {
+        return where(r -> Abi.forRelease(r).struct("xen_domctl_createdomain").field("cpupool_id").isPresent());
     }
 
     /**

@@ -122,7 +122,7 @@ class AbiCommandTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
-        "unknown release      | abi encode --xen 4.9 xen_domctl cmd=1                     | supported are 4.14, 4.15",
+        "unknown release      | abi encode --xen 4.9 xen_domctl cmd=1                     | supported are 4.14",
         "no release           | abi layout xen_domctl                                     | needs --xen X.Y",
         "unknown struct       | abi layout --xen 4.17 xen_domctl_createdomian             | nearest: xen_domctl_createdomain",
         "unknown field        | abi encode --xen 4.17 xen_domctl u.createdomain.max_vcpu=2 | nearest: u.createdomain.max_vcpus",

@@ -33,6 +33,10 @@ import org.xenfork.sim.SimulatedSeam;
  * model with each release's checks. Every path, and a fault at each hypercall
  * of the workflow, after which no domain is leaked and the parent's pause
  * state is as it was.
+ *
+ * <p>Tests about one behaviour that is the same on every release run on one release, mostly 4.17
+ * (Debian 12's, the headers CHeaderOracleTest compiles against); what differs by release takes its
+ * releases from {@code org.xenfork.abi.Releases}.
  */
 class ForkerTest {
     private SimXen sim;

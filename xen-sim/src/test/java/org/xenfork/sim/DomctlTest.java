@@ -164,9 +164,10 @@ class DomctlTest {
         assertThat(noHap.createHvm(0, 1, Map.of(p + "flags", c.constant("XEN_DOMCTL_CDF_hvm"))).ok()).isTrue();
     }
 
-    @Test
-    void cpupoolMustExistFrom417() throws NativeException {
-        SimClient c = SimClient.of("4.17");
+    @ParameterizedTest
+    @MethodSource("org.xenfork.abi.Releases#withCpupoolId")
+    void cpupoolMustExistFrom417(String release) throws NativeException {
+        SimClient c = SimClient.of(release);
         assertThat(c.createHvm(0, 1, Map.of("u.createdomain.cpupool_id", 3)).errno()).isEqualTo(Errno.ESRCH);
     }
 

@@ -13,7 +13,11 @@ import org.xenfork.abi.StructLayout;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
-/** Planned failures and the call log, as workflow tests will use them. */
+/**
+ * Planned failures and the call log, as workflow tests will use them. Fault injection does not
+ * depend on the release: one release per test is enough, but for fork_reset's EAGAIN, which is a
+ * release's.
+ */
 class FaultInjectionTest {
 
     @Test
