@@ -47,6 +47,6 @@ class GoldenVectorsTest {
     }
 
     static Stream<String> releases() {
-        return XenRelease.SUPPORTED.stream().map(XenRelease::toString);
+        return Releases.all();
     }
 }

@@ -19,7 +19,7 @@ import org.xenfork.testfixtures.ReferenceData;
 class ReleaseLayoutsTest {
 
     static Stream<String> releases() {
-        return XenRelease.SUPPORTED.stream().map(XenRelease::toString);
+        return Releases.all();
     }
 
     @ParameterizedTest(name = "Xen {0}")

@@ -50,7 +50,7 @@ class RoundTripPropertiesTest {
     }
 
     static Stream<String> releases() {
-        return XenRelease.SUPPORTED.stream().map(XenRelease::toString);
+        return Releases.all();
     }
 
     /**

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.cli.CommandRunner.Run;
 import org.xenfork.privcmd.Errno;
@@ -125,7 +125,7 @@ class ForkCommandsTest extends CommandRunner {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void dryRunPrintsTheWholeSequenceAndChangesNothing(String release) {
         Run r = xenfork(ForkCommandsTest::machine, "--backend", "sim", "--xen", release, "--dry-run", "fork-vm",
                 "--name", "f", "2");
@@ -180,7 +180,7 @@ class ForkCommandsTest extends CommandRunner {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @ValueSource(strings = {"4.14", "4.17", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void demoForksResetsAndCleansUp(String release) {
         Run r = xenfork(SimXen::create, "demo", "--xen", release);
         assertThat(r.code()).as(r.err()).isZero();

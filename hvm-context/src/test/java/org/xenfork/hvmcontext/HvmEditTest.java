@@ -12,7 +12,10 @@ import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.testfixtures.HvmSamples;
 
-/** Setting fields: exactly the field's bytes change, values are checked against the field and Xen's limits. */
+/**
+ * Setting fields: exactly the field's bytes change, values are checked against the field and Xen's limits.
+ * Editing works on the declared layout of whichever release; 4.17's (Debian 12's) stands for all.
+ */
 class HvmEditTest {
     private static final XenRelease XEN_4_17 = XenRelease.parse("4.17");
     private static final BigInteger PATTERN = new BigInteger("a5a5a5a5a5a5a5a5", 16);

@@ -6,7 +6,7 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
@@ -15,7 +15,7 @@ import org.xenfork.privcmd.NativeException;
 class DomctlTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aWrongInterfaceVersionIsEacces(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         long right = c.constant("XEN_DOMCTL_INTERFACE_VERSION");
@@ -42,7 +42,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.18", "4.19", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void createdomainReadsTheReleaseLayoutAndCopiesBackTheNewId(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimClient.Outcome r = c.createHvm(0, 2, Map.of("u.createdomain.handle[0]", 0xab,
@@ -69,7 +69,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void createdomainUsesARequestedIdOrEexist(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         assertThat(c.createHvm(0x7fe1, 1, Map.of()).get("domain")).isEqualTo(0x7fe1);
@@ -82,7 +82,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void cdfFlagsBeyondCdfMaxAreEinval(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         long max = c.constant("XEN_DOMCTL_CDF_MAX");
@@ -102,7 +102,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.16", "4.17", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#withGrantOpts")
     void grantOptsMustCarryAVersionFrom416(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         assertThat(c.createHvm(0, 1, Map.of("u.createdomain.grant_opts", 0)).errno()).isEqualTo(Errno.EINVAL);
@@ -121,7 +121,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.18", "4.19", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void emulationFlagsAreCheckedAsEmulationFlagsOk(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         String emu = "u.createdomain.arch.emulation_flags";
@@ -145,7 +145,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void otherCreatedomainChecks(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         String p = "u.createdomain.";
@@ -164,14 +164,15 @@ class DomctlTest {
         assertThat(noHap.createHvm(0, 1, Map.of(p + "flags", c.constant("XEN_DOMCTL_CDF_hvm"))).ok()).isTrue();
     }
 
-    @Test
-    void cpupoolMustExistFrom417() throws NativeException {
-        SimClient c = SimClient.of("4.17");
+    @ParameterizedTest
+    @MethodSource("org.xenfork.abi.Releases#withCpupoolId")
+    void cpupoolMustExistFrom417(String release) throws NativeException {
+        SimClient c = SimClient.of(release);
         assertThat(c.createHvm(0, 1, Map.of("u.createdomain.cpupool_id", 3)).errno()).isEqualTo(Errno.ESRCH);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void pauseAndUnpauseCountTheControllersPauses(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 1, 4096));
@@ -204,7 +205,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void destroydomainRemovesTheDomain(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 1, 4096));
@@ -216,7 +217,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17"})
+    @MethodSource("org.xenfork.abi.Releases#withGetdomaininfoAtOrAbove")
     void getdomaininfoUpTo417ReturnsTheFirstDomainAtOrAboveTheId(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 8192));
@@ -232,7 +233,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.18", "4.19", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#withExactGetdomaininfo")
     void getdomaininfoFrom418IsExactOrEsrch(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 8192));
@@ -245,7 +246,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void getdomaininfoReportsTheDomain(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 65536));
@@ -289,7 +290,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void maxMemAndMaxVcpus(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         int domid = (int) c.createHvm(0, 2, Map.of()).get("domain");
@@ -306,7 +307,7 @@ class DomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void otherCommandsAreEnosysAfterTheDomainLookup(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         assertThat(c.domctl("settscinfo", 0).errno()).isEqualTo(Errno.ENOSYS);

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.Abi;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
@@ -22,8 +22,9 @@ class ForkTest {
     private static final int RESET_STATE = (int) NEWEST.constant("XENMEM_FORK_RESET_STATE");
     private static final int RESET_MEMORY = (int) NEWEST.constant("XENMEM_FORK_RESET_MEMORY");
 
+    /** fork_reset takes XENMEM_FORK_RESET_* flags where the release declares them (4.17 on); 0 before. */
     private static boolean flagsReset(String release) {
-        return XenRelease.parse(release).atLeast(4, 17);
+        return Abi.forRelease(XenRelease.parse(release)).findConstant("XENMEM_FORK_RESET_STATE").isPresent();
     }
 
     /** The reset that covers memory and state on every release. */
@@ -32,7 +33,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkLinksThePausedChildToItsParent(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 2, 65536));
@@ -66,7 +67,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void theParentStaysPausedWhileAnyForkExists(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096).paused());
@@ -88,7 +89,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aDestroyedParentLingersDyingUntilItsLastForkGoes(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -109,7 +110,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void childLookupErrors(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -119,7 +120,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void theChildIsCheckedWithFlagsZeroBeforeAnythingElse(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).iommu(true).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -136,7 +137,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkArgumentAndParentErrorsInXensOrder(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).iommu(true).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 2, 4096));
@@ -165,7 +166,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aChildNotPausedByTheControllerIsEbusy(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -178,7 +179,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forksNeedIntelVmx(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).cpuVendor(SimXen.CpuVendor.AMD)
                 .build());
@@ -189,7 +190,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void withoutConfigMemSharingMemoryOpIsEnosys(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).memSharing(false).build());
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -201,7 +202,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16"})
+    @MethodSource("org.xenfork.abi.Releases#withoutForkResetFlags")
     void forkResetBefore417TakesNoFlags(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -216,7 +217,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#withForkResetFlags")
     void forkResetFrom417NeedsANonEmptySubsetOfStateAndMemory(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -237,7 +238,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkMemoryIsSharedOnReadPrivateOnWriteAndResetDropsPrivatePages(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));
@@ -275,7 +276,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forkResetStateReloadsTheParentsContext(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -296,7 +297,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.15", "4.16", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void resettingAForkWhoseParentDiedIsEinval(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400));
@@ -312,7 +313,7 @@ class ForkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void forksOfForksShareFromTheFirstAncestorWithThePage(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 400).paused());

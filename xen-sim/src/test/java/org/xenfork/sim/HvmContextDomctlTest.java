@@ -9,7 +9,7 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
@@ -61,7 +61,7 @@ class HvmContextDomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.18", "4.20", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void theStreamIsHeaderCpuLapicLapicRegsMtrrEnd(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 4096));
@@ -91,7 +91,7 @@ class HvmContextDomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void gethvmcontextErrors(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 1, 4096));
@@ -110,7 +110,7 @@ class HvmContextDomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18", "4.19", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void sethvmcontextLoadsAStreamBack(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 1, 4096).paused());
@@ -126,7 +126,7 @@ class HvmContextDomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.19"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void badStreamsAreRefused(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 1, 4096).paused());
@@ -181,7 +181,7 @@ class HvmContextDomctlTest {
      * catches a framing error before touching the domain.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"4.18", "4.19"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aFailedLoadIsPartialUpTo418Only(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 4096).paused());
@@ -206,7 +206,7 @@ class HvmContextDomctlTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void partialReturnsOneRecordBodyWithoutDescriptor(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 4096));

@@ -6,7 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.StructCodec;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.privcmd.Errno;
@@ -36,7 +36,7 @@ class MulticallTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.16", "4.17", "4.18", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void aForkInAOneEntryMulticallReportsThroughTheEntry(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         SimDomain parent = c.xen.addGuest(GuestSpec.hvm("parent", 1, 4096));
@@ -62,7 +62,7 @@ class MulticallTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void severalEntriesRunInOrderEachWithItsResult(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         long xenVersion = c.constant("__HYPERVISOR_xen_version");
@@ -84,7 +84,7 @@ class MulticallTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void unreadableEntriesAreEfault(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         long multicall = c.constant("__HYPERVISOR_multicall");

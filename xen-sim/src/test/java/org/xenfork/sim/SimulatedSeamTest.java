@@ -12,7 +12,10 @@ import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.Linux;
 import org.xenfork.privcmd.NativeException;
 
-/** The Linux side of the seam: devices, mappings, the HYPERCALL ioctl and its errors. */
+/**
+ * The Linux side of the seam: devices, mappings, the HYPERCALL ioctl and its errors. privcmd is
+ * Linux's, not Xen's: any one release (4.17) behind it will do.
+ */
 class SimulatedSeamTest {
     private static final int RW = Linux.PROT_READ | Linux.PROT_WRITE;
     private static final int FLAGS = Linux.O_RDWR | Linux.O_CLOEXEC;

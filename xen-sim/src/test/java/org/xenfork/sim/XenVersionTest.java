@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.Optional;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.StructCodec;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.abi.XenRelease;
@@ -30,7 +30,7 @@ class XenVersionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.16", "4.17", "4.18", "4.21", "4.22"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void versionIsMajorShiftedAndMinor(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         XenRelease r = XenRelease.parse(release);
@@ -40,7 +40,7 @@ class XenVersionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.17", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void stringsAreCopiedIntoFixedArrays(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).extraVersion(".7").build());
         long buf = c.buffer(4096);
@@ -62,7 +62,7 @@ class XenVersionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.18"})
+    @MethodSource("org.xenfork.abi.Releases#all")
     void fixedAnswersAndTheirErrors(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         long buf = c.buffer(4096);
@@ -89,7 +89,7 @@ class XenVersionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.14", "4.19"})
+    @MethodSource("org.xenfork.abi.Releases#withoutVarbuf")
     void buildIdBefore420TakesXenBuildIdAndRefusesAZeroLength(String release) throws NativeException {
         SimClient c = SimClient.of(release);
         StructLayout bid = c.struct("xen_build_id");
@@ -105,7 +105,7 @@ class XenVersionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"4.20", "4.21"})
+    @MethodSource("org.xenfork.abi.Releases#withVarbuf")
     void varbufSubOpsFrom420(String release) throws NativeException {
         SimClient c = new SimClient(SimXen.builder(XenRelease.parse(release)).extraVersion(".3").build());
         StructLayout vb = c.struct("xen_varbuf");

@@ -34,6 +34,10 @@ import org.xenfork.xenstore.XenstoreClient;
  * The device-model workflows on the simulator, with a fake xenstored and
  * {@link FakeDeviceModel} as QEMU: what runs when, what is refused before any
  * change, and what a failing QEMU leaves (nothing of the fork --launch-dm yes made).
+ *
+ * <p>Tests about one behaviour that is the same on every release run on one release, mostly 4.17
+ * (Debian 12's, the headers CHeaderOracleTest compiles against); what differs by release takes its
+ * releases from {@code org.xenfork.abi.Releases}.
  */
 class DeviceModelForksTest {
     @TempDir

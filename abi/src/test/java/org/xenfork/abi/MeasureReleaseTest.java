@@ -1,0 +1,84 @@
+package org.xenfork.abi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+import org.xenfork.testfixtures.ReferenceData;
+
+/**
+ * The measuring tool of "Adding a release" reproduces committed reference data byte for byte from
+ * headers on this machine: Debian's libxen-dev (Xen 4.17), which gave the same records as the
+ * RELEASE-4.17.0 tag (abi-data README). Needs gcc and /usr/include/xen, like CHeaderOracleTest; without
+ * them it is skipped with a loud message, or fails when {@code -Dxenfork.requireOracle=true} (CI).
+ */
+class MeasureReleaseTest {
+
+    private static final XenRelease RELEASE = XenRelease.parse("4.17");
+    private static final Path XEN_INCLUDE = Path.of("/usr/include/xen");
+    private static final String INSTALL_HINT = "apt-get install gcc libxen-dev";
+
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)
+    Path work;
+
+    @Test
+    void remeasuringDebiansHeadersGivesTheCommittedFiles() throws IOException, InterruptedException {
+        requireGccAndHeaders();
+        MeasureRelease.Result r = MeasureRelease.measure(XEN_INCLUDE, RELEASE, RELEASE.toString(), "gcc", work);
+        assertThat(r.added()).as("nothing to add to or drop from a release's own records").isEmpty();
+        assertThat(r.layouts()).isEqualTo(committed("layouts-" + RELEASE + ".jsonl"));
+        assertThat(r.golden()).isEqualTo(committed("golden-" + RELEASE + ".jsonl"));
+    }
+
+    /** The path a new release takes: the previous release's records as the template, this one's declaration. */
+    @Test
+    void measuringWithThePreviousReleaseAsTemplateAddsWhatTheDeclarationHas() throws IOException, InterruptedException {
+        requireGccAndHeaders();
+        MeasureRelease.Result r = MeasureRelease.measure(XEN_INCLUDE, RELEASE, "4.16", "gcc", work);
+        // 4.17 added these to what xenfork declares (xen-4.17.abi); the template (4.16) does not have them
+        assertThat(r.added()).contains("added: field xen_domctl_createdomain.cpupool_id",
+                "added: field xen_sysctl_physinfo.arch_capabilities");
+        assertThat(r.layouts()).contains("\"struct\":\"xen_domctl_createdomain\",\"path\":\"cpupool_id\","
+                + "\"type\":\"uint32_t\",\"fieldkind\":\"scalar\",\"offset\":52,\"size\":4}");
+        assertThat(r.layouts().lines().filter(l -> l.contains("\"kind\":\"const\"")))
+                .containsExactlyInAnyOrderElementsOf(committed("layouts-4.17.jsonl").lines()
+                        .filter(l -> l.contains("\"kind\":\"const\"")).toList());
+    }
+
+    private static String committed(String name) throws IOException {
+        try (InputStream in = ReferenceData.class.getResourceAsStream("abi-data/" + name)) {
+            assertThat(in).as(name).isNotNull();
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    private static void requireGccAndHeaders() {
+        boolean gcc = false;
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            gcc |= Files.isExecutable(Path.of(dir.isEmpty() ? "." : dir, "gcc"));
+        }
+        String missing = !gcc ? "gcc is not on PATH"
+                : !Files.isRegularFile(XEN_INCLUDE.resolve("domctl.h")) ? XEN_INCLUDE + "/domctl.h is missing" : null;
+        if (missing == null) {
+            return;
+        }
+        if (Boolean.getBoolean("xenfork.requireOracle")) {
+            fail("the measuring tool's check is required (-Dxenfork.requireOracle=true) but " + missing
+                    + "; install with: " + INSTALL_HINT);
+        }
+        String message = "MeasureReleaseTest SKIPPED: " + missing + "; install with: " + INSTALL_HINT;
+        System.err.println("*".repeat(message.length()));
+        System.err.println(message);
+        System.err.println("*".repeat(message.length()));
+        Assumptions.abort(message);
+    }
+}
