@@ -6,9 +6,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.xenfork.fork.devicemodel.DeviceModelArgs;
@@ -28,6 +30,8 @@ import org.xenfork.fork.devicemodel.XlConfig;
 final class DeviceModelChecks {
     private static final Pattern TICK = Pattern.compile("tick ([0-9a-f]{8})");
     private static final Path WORK = Path.of("/tmp/rig-dm");
+    /** The longest wait for a fork's first two ticks on its COM1 (a slow emulated real-mode guest's pace, with room). */
+    private static final Duration TICKS_WAIT = Duration.ofSeconds(180);
 
     private final RigChecks c;
     private final String hvm;
@@ -166,16 +170,27 @@ final class DeviceModelChecks {
                 + " serves -xen-domid " + f, name.equals(RigChecks.xlList().getOrDefault(f, new String[] {""})[0])
                 && !RigChecks.xlState(f).contains("p") && dmState.equals("running")
                 && args.contains("-xen-domid") && args.get(args.indexOf("-xen-domid") + 1).equals(Integer.toString(f)));
+        // How fast the fork prints is the emulator's business: the real-mode guest has printed from about one
+        // tick a second to one a minute here, so the check waits, bounded, for the tick that continues the
+        // parent's count and the one after it, rather than reading the file after a fixed time.
         Path serial = WORK.resolve(name + "-serial.log");
-        Thread.sleep(3000);
-        int n1 = ticks(Files.readString(serial, StandardCharsets.ISO_8859_1)).size();
-        Thread.sleep(3000);
-        String out = Files.readString(serial, StandardCharsets.ISO_8859_1);
-        List<String> t = ticks(parent.unfinished + out);
+        long start = System.nanoTime();
+        List<String> t = List.of();
+        while (System.nanoTime() - start < TICKS_WAIT.toNanos()) {
+            String out = Files.exists(serial) ? Files.readString(serial, StandardCharsets.ISO_8859_1) : "";
+            t = ticks(parent.unfinished + out);
+            if (t.size() >= 2) {
+                break;
+            }
+            Thread.sleep(500);
+        }
+        long waited = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
         String first = t.isEmpty() ? "none" : t.get(0);
+        long expected = Long.parseLong(parent.last, 16) + 1;
         c.check("fork " + f + "'s COM1, served by its own QEMU, continues the parent's count (" + parent.last + " -> "
-                + first + ") and goes on (" + n1 + " -> " + t.size() + " ticks)", !t.isEmpty()
-                && Long.parseLong(first, 16) == Long.parseLong(parent.last, 16) + 1 && t.size() > n1 && n1 > 0);
+                + first + ") and goes on (" + t.size() + " ticks in " + waited + " s, at most " + TICKS_WAIT.toSeconds()
+                + " s waited)", t.size() >= 2 && Long.parseLong(first, 16) == expected
+                && Long.parseLong(t.get(1), 16) == expected + 1);
         return dmPid;
     }
 

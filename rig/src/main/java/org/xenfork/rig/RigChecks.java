@@ -8,6 +8,7 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -49,6 +50,8 @@ import org.xenfork.privcmd.Privcmd;
  */
 public final class RigChecks {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The longest wait for a guest's ticks (a slow emulated guest's pace, with room). */
+    static final Duration TICKS_WAIT = Duration.ofSeconds(120);
     private static final Pattern TICK = Pattern.compile("\\(d(\\d+)\\) tiny tick ([0-9a-f]{8})");
 
     private final List<String> failures = new ArrayList<>();
@@ -282,12 +285,12 @@ public final class RigChecks {
             return;
         }
         check("xl list shows the fork as rigfork, paused", "rigfork".equals(xlList().get(fork)[0]) && xlState(fork).contains("p"));
-        String first = runFor(fork, 2).get(0);
+        String first = runUntil(fork, 1).get(0);
         long d = Long.parseLong(first, 16) - Long.parseLong(last, 16);
         check("the fork continues the parent's count (" + last + " -> " + first + ")", d == 1 || d == 2);
         int seen = ticks(fork).size();
         Run reset = run("fork-reset", "rigfork");
-        List<String> after = runFor(fork, 2);
+        List<String> after = runUntil(fork, seen + 1);
         String again = after.size() > seen ? after.get(seen) : "none";
         check("fork-reset: exit 0, the fork restarts at " + first + " (got " + again + ")", reset.code == 0 && again.equals(first));
 
@@ -298,7 +301,7 @@ public final class RigChecks {
         String flast = lastTick(fork);
         Run sub = run("fork-vm", "-p", Integer.toString(fork));
         int grand = sub.code == 0 ? Integer.parseInt(sub.out.strip()) : -1;
-        String gfirst = grand > 0 ? runFor(grand, 2).get(0) : "none";
+        String gfirst = grand > 0 ? runUntil(grand, 1).get(0) : "none";
         long gd = grand > 0 ? Long.parseLong(gfirst, 16) - Long.parseLong(flast, 16) : -1;
         check("a fork of the fork continues its count (" + flast + " -> " + gfirst + ")", gd == 1 || gd == 2);
 
@@ -428,13 +431,20 @@ public final class RigChecks {
         return t.isEmpty() ? "00000000" : t.get(t.size() - 1);
     }
 
-    /** Lets a paused domain run for a few seconds with xenfork's unpause and pause, returns its ticks. */
-    private List<String> runFor(int domid, int seconds) throws Exception {
+    /**
+     * Lets a paused domain run, with xenfork's unpause and pause, until it has printed {@code count} ticks in all
+     * (at most {@link #TICKS_WAIT}), and returns them. A guest's pace is the emulator's, from about a tick a
+     * second to far slower on a busy host, so the checks wait for ticks, not for a fixed time.
+     */
+    private List<String> runUntil(int domid, int count) throws Exception {
         Run u = run("unpause", Integer.toString(domid));
         if (u.code != 0) {
             throw new IOException("unpause " + domid + " exited " + u.code + ": " + u.err.strip());
         }
-        Thread.sleep(seconds * 1000L);
+        long start = System.nanoTime();
+        while (ticks(domid).size() < count && System.nanoTime() - start < TICKS_WAIT.toNanos()) {
+            Thread.sleep(250);
+        }
         Run p = run("pause", Integer.toString(domid));
         if (p.code != 0) {
             throw new IOException("pause " + domid + " exited " + p.code + ": " + p.err.strip());
