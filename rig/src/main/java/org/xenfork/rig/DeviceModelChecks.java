@@ -49,6 +49,8 @@ final class DeviceModelChecks {
         String cfgText = Files.readString(cfgFile);
         List<Integer> before = RigChecks.xlDomids();
         try {
+            String was = RigChecks.xlState(p);
+            c.check(hvm + " is running before it is forked (xl list state " + was + ")", RigChecks.runs(was));
             libxlIsTheOracle(p, cfgText, cfgFile);
             RigChecks.Run pause = c.run("pause", hvm);
             c.check("pause " + hvm + ": exit 0, xl list shows it paused (its QEMU keeps running; Xen stops the vCPUs)",
@@ -77,7 +79,7 @@ final class DeviceModelChecks {
             }
             c.run("unpause", hvm); // as the guest was
         }
-        c.check(hvm + " runs again, as it was", !RigChecks.xlState(p).contains("p"));
+        c.check(hvm + " runs again, as it was (xl list state " + RigChecks.xlState(p) + ")", RigChecks.runs(RigChecks.xlState(p)));
         c.check("no fork is left (xl list: " + RigChecks.xlDomids() + ", before: " + before + ")",
                 RigChecks.xlDomids().equals(before));
     }

@@ -72,6 +72,7 @@ public final class RigChecks {
         if (args.length == 3) {
             c.step("fork with a device model", () -> new DeviceModelChecks(c, args[2]).run());
         }
+        c.noGuestCrashed();
         System.out.println("rig checks (" + args[0] + "): " + c.passed + " passed, " + c.failures.size() + " failed");
         c.failures.forEach(f -> System.out.println("  failed: " + f));
         System.exit(Math.min(c.failures.size(), 100));
@@ -80,7 +81,7 @@ public final class RigChecks {
     private void runAll(boolean memshr, String guest) throws Exception {
         int g = Integer.parseInt(sh("xl", "domid", guest).strip());
         List<Integer> before = xlDomids();
-        check("the guest " + guest + " (" + g + ") is running", !xlState(g).contains("p"));
+        check("the guest " + guest + " (" + g + ") is running (xl list state " + xlState(g) + ")", runs(xlState(g)));
         step("info", this::info);
         step("list", this::list);
         step("list -l", this::listLong);
@@ -94,7 +95,7 @@ public final class RigChecks {
         }
         check("no domain the checks made is left (xl list: " + xlDomids() + ", before: " + before + ")",
                 xlDomids().equals(before));
-        check("the guest runs again, as it was", !xlState(g).contains("p"));
+        check("the guest runs again, as it was (xl list state " + xlState(g) + ")", runs(xlState(g)));
     }
 
     // ---- the checks ----
@@ -402,6 +403,24 @@ public final class RigChecks {
     static String xlState(int domid) throws Exception {
         String[] row = xlList().get(domid);
         return row == null ? "(gone)" : row[4];
+    }
+
+    /** An {@code xl list} state of a domain whose vCPUs run: not paused, shut down, crashed or dying. */
+    static boolean runs(String state) {
+        return state.length() == 6 && state.chars().noneMatch(ch -> "pscd".indexOf(ch) >= 0);
+    }
+
+    /**
+     * Xen's own word that a guest died during the checks ({@code xl dmesg}): a triple fault or a
+     * crashed domain. A guest killed under the checks makes later checks fail for a reason that
+     * is not theirs; this names it (README.md, "The emulator").
+     */
+    void noGuestCrashed() throws Exception {
+        List<String> died = sh("xl", "dmesg").lines()
+                .filter(l -> l.contains("Triple fault") || l.contains("crashed on cpu") || l.contains("domain_crash"))
+                .toList();
+        check("no guest died during the checks (xl dmesg" + (died.isEmpty() ? "" : ": " + String.join(" | ", died)) + ")",
+                died.isEmpty());
     }
 
     static boolean waitGone(int domid) throws Exception {
