@@ -79,7 +79,8 @@ final class DeviceModelChecks {
             }
             c.run("unpause", hvm); // as the guest was
         }
-        c.check(hvm + " runs again, as it was (xl list state " + RigChecks.xlState(p) + ")", RigChecks.runs(RigChecks.xlState(p)));
+        String now = RigChecks.xlState(p);
+        c.check(hvm + " runs again, as it was (xl list state " + now + ")", RigChecks.runs(now));
         c.check("no fork is left (xl list: " + RigChecks.xlDomids() + ", before: " + before + ")",
                 RigChecks.xlDomids().equals(before));
     }

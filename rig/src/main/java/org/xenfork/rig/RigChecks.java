@@ -81,7 +81,8 @@ public final class RigChecks {
     private void runAll(boolean memshr, String guest) throws Exception {
         int g = Integer.parseInt(sh("xl", "domid", guest).strip());
         List<Integer> before = xlDomids();
-        check("the guest " + guest + " (" + g + ") is running (xl list state " + xlState(g) + ")", runs(xlState(g)));
+        String was = xlState(g);
+        check("the guest " + guest + " (" + g + ") is running (xl list state " + was + ")", runs(was));
         step("info", this::info);
         step("list", this::list);
         step("list -l", this::listLong);
@@ -95,7 +96,8 @@ public final class RigChecks {
         }
         check("no domain the checks made is left (xl list: " + xlDomids() + ", before: " + before + ")",
                 xlDomids().equals(before));
-        check("the guest runs again, as it was (xl list state " + xlState(g) + ")", runs(xlState(g)));
+        String now = xlState(g);
+        check("the guest runs again, as it was (xl list state " + now + ")", runs(now));
     }
 
     // ---- the checks ----
