@@ -16,7 +16,6 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,6 +30,7 @@ import java.util.regex.Pattern;
 import org.xenfork.wire.ConnectionClosedException;
 import org.xenfork.wire.ConnectionTimeoutException;
 import org.xenfork.wire.EventDispatcher;
+import org.xenfork.wire.FileKind;
 import org.xenfork.wire.ProtocolViolationException;
 import org.xenfork.wire.Subscription;
 
@@ -70,8 +70,6 @@ public final class QmpClient implements AutoCloseable {
     /** How long {@link #execute} waits beyond the command's timeout for the event loop to time it out. */
     private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(2);
     private static final int SUN_PATH_MAX = 107; // sockaddr_un.sun_path holds 108 bytes with the NUL
-    private static final int S_IFMT = 0170000;
-    private static final int S_IFSOCK = 0140000;
 
     private final Path socket;
     private final QmpOptions options;
@@ -104,8 +102,8 @@ public final class QmpClient implements AutoCloseable {
      * @throws java.nio.file.NoSuchFileException if {@code socket} does not exist
      * @throws ConnectionTimeoutException if no greeting (or no reply to {@code qmp_capabilities}) came in time;
      *         the message names the socket and what was missing
-     * @throws IOException if {@code socket} is not a Unix socket, nobody listens on it, it does not speak
-     *         QMP, or native epoll is unavailable
+     * @throws QmpSocketPathException if {@code socket} is not a Unix socket or too long for a socket address
+     * @throws IOException if nobody listens on it, it does not speak QMP, or native epoll is unavailable
      */
     public static QmpClient connect(Path socket, Duration timeout, QmpOptions options) throws IOException {
         requirePositive(timeout);
@@ -167,30 +165,15 @@ public final class QmpClient implements AutoCloseable {
     private static void checkSocket(Path path) throws IOException {
         int length = path.toString().getBytes(StandardCharsets.UTF_8).length;
         if (length > SUN_PATH_MAX) {
-            throw new IOException("QMP socket path " + path + " is " + length + " bytes; a Unix socket address holds at most "
-                    + SUN_PATH_MAX);
+            throw new QmpSocketPathException(path, "QMP socket path " + path + " is " + length
+                    + " bytes; a Unix socket address holds at most " + SUN_PATH_MAX);
         }
-        int mode;
-        try {
-            mode = (Integer) Files.getAttribute(path, "unix:mode");
-        } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(path.toString(), null,
-                    "no such QMP socket (is QEMU running with -qmp unix:" + path + ",server=on?)");
+        FileKind kind = FileKind.of(path).orElseThrow(() -> new NoSuchFileException(path.toString(), null,
+                "no such QMP socket (is QEMU running with -qmp unix:" + path + ",server=on?)"));
+        if (kind != FileKind.SOCKET) {
+            throw new QmpSocketPathException(path, path + " is not a Unix socket (it is " + kind
+                    + "), so it cannot be a QMP socket");
         }
-        if ((mode & S_IFMT) != S_IFSOCK) {
-            throw new IOException(path + " is not a Unix socket (it is " + kind(mode) + "), so it cannot be a QMP socket");
-        }
-    }
-
-    private static String kind(int mode) {
-        return switch (mode & S_IFMT) {
-            case 0100000 -> "a regular file";
-            case 0040000 -> "a directory";
-            case 0010000 -> "a FIFO";
-            case 0020000 -> "a character device";
-            case 0060000 -> "a block device";
-            default -> "of file type 0" + Integer.toOctalString(mode & S_IFMT);
-        };
     }
 
     private void awaitConnected(ChannelFuture connecting, long deadline, Duration timeout) throws IOException {

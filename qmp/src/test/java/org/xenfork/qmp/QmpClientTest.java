@@ -240,11 +240,12 @@ class QmpClientTest {
                 .hasMessageContaining("is QEMU running with -qmp unix:");
         Path file = Files.writeString(dir.resolve("plain"), "x");
         assertThatThrownBy(() -> QmpClient.connect(file, T))
-                .isInstanceOf(IOException.class)
+                .isInstanceOf(QmpSocketPathException.class)
                 .hasMessage(file + " is not a Unix socket (it is a regular file), so it cannot be a QMP socket");
-        assertThatThrownBy(() -> QmpClient.connect(dir, T)).hasMessageContaining("it is a directory");
+        assertThatThrownBy(() -> QmpClient.connect(dir, T)).isInstanceOf(QmpSocketPathException.class)
+                .hasMessageContaining("it is a folder");
         Path longPath = dir.resolve("x".repeat(120));
-        assertThatThrownBy(() -> QmpClient.connect(longPath, T))
+        assertThatThrownBy(() -> QmpClient.connect(longPath, T)).isInstanceOf(QmpSocketPathException.class)
                 .hasMessageContaining("a Unix socket address holds at most 107");
         Path stale = dir.resolve("stale.sock");
         ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
