@@ -28,6 +28,9 @@ check demo                0 'Nothing is left'     bare "$root/bin/xenfork" demo
 check verbose             0 '\[INFO\] Forker'     bare "$root/bin/xenfork" -v demo
 check no-privcmd          3 'not a Xen dom0|privcmd' bare "$root/bin/xenfork" list
 check via-symlink         0 '^xenfork [0-9]'      bare sh -c "ln -s '$root/bin/xenfork' '$tmp/xf' && '$tmp/xf' --version"
+# A non-ASCII path with no locale set (bare: env -i, the C locale, where Java 17 names files in ASCII).
+cp test-fixtures/src/main/resources/org/xenfork/testfixtures/hvm-samples/hvmctx-hvm.bin "$tmp/ctx-ü.bin"
+check c-locale-utf8-path  0 '"rip":"0x7c47"'      bare "$root/bin/xenfork" --json hvm-context show --type CPU "$tmp/ctx-ü.bin"
 # Read-only for real (root ignores file modes): a read-only bind mount of a fresh install's lib/, in a private
 # mount namespace. It must run on the JDK's archive and write nothing.
 check read-only-lib       0 '4\.17 .*nothing written$' unshare --mount sh -c "mount --bind '$fresh/lib' '$fresh/lib' \

@@ -33,6 +33,10 @@ elif [ -w "$root/lib" ] && [ -z "${XENFORK_NO_CDS_DUMP:-}" ] && [ ! -e "$root/li
         trap - EXIT INT TERM
     fi
 fi
+# Java 17 reads arguments and file names in the locale's charset (sun.jnu.encoding, which -D cannot change
+# on 17): under C or POSIX that is ASCII, and a path such as ctx-ü.bin cannot even be named. So Java runs in
+# a UTF-8 locale (C.UTF-8; glibc 2.35 and later have it built in) unless the current one is UTF-8 already.
+[ "$(locale charmap 2>/dev/null)" = UTF-8 ] || export LC_ALL=C.UTF-8
 set -f   # XENFORK_JAVA_OPTS is split at blanks, never globbed
 # shellcheck disable=SC2086
 exec "$java" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto ${share:+"$share"} ${XENFORK_JAVA_OPTS:-} \

@@ -1,5 +1,6 @@
 package org.xenfork.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigInteger;
 import java.nio.file.Path;
@@ -10,6 +11,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 import org.xenfork.abi.Values;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.OutputFile;
 import org.xenfork.hvmcontext.HvmContext;
 import org.xenfork.hvmcontext.HvmContextException;
 import org.xenfork.hvmcontext.HvmDiff;
@@ -57,13 +59,24 @@ final class HvmContextCommand implements Runnable {
         return null;
     }
 
+    /** Writes a context file whole or not at all; a failed write is exit 2 and leaves the target as it was. */
+    private static void write(OutputFile out, byte[] stream) {
+        try {
+            out.write(stream);
+        } catch (IOException e) {
+            throw new UsageException("cannot write " + out.target() + ": " + e.getMessage());
+        }
+    }
+
     /** The rules to read with: the hypervisor's release when one is asked, else {@code --xen} or 4.17. */
     private static XenRelease release(XenforkCommand root, Backend b) {
         return b != null ? b.xen().release() : HvmContextSource.fileRelease(root);
     }
 
     @Command(name = "get", description = "Save a domain's HVM context to a file (XEN_DOMCTL_gethvmcontext).",
-            footer = {"", "The file is the stream as Xen returned it, written whole or not at all (mode 0600).",
+            footer = {"", "The file is the stream as Xen returned it, written whole or not at all (mode 0600): in a private",
+                "folder beside FILE, then renamed over it. FILE must be a regular file or absent: a folder, symbolic",
+                "link, device, FIFO or socket there is refused (exit 2), as is a folder that cannot be written.",
                 "Xen pauses the domain while it saves; nothing else is needed.",
                 "Example:", "  xenfork hvm-context get 5 -o dom5.hvm"})
     static final class Get implements Runnable {
@@ -83,11 +96,11 @@ final class HvmContextCommand implements Runnable {
         public void run() {
             PrintWriter err = spec.commandLine().getErr();
             DomainArgument arg = DomainArgument.parse(domain, "read the HVM context of");
-            HvmContextFiles.requireWritable(output);
+            OutputFile out = OutputFile.at(output); // before any hypercall
             try (Backend b = Backend.open(parent.root, err)) {
                 int d = arg.resolve(b);
                 byte[] stream = b.xen().hvmContext(d);
-                HvmContextFiles.write(output, stream);
+                write(out, stream);
                 String summary;
                 try {
                     summary = HvmContext.parse(stream, b.xen().release()).records().size() + " records";
@@ -238,8 +251,8 @@ final class HvmContextCommand implements Runnable {
                 "cs_sel, cs_base, cs_limit, cs_arbytes (and ds, es, fs, gs, ss, tr, ldtr; idtr/gdtr base and",
                 "limit), msr_efer, msr_lstar, ..., tsc, pending_vector, fpu_regs[i]. VALUE is decimal or 0x-hex",
                 "and must fit the field. On a FILE the result goes to -o OUT (a value a field already has gives",
-                "the same bytes). On a domain, xenfork pauses it, reads its context, sets the fields, loads it",
-                "back and unpauses it.",
+                "the same bytes), written as get writes it: OUT must be a regular file or absent. On a domain,",
+                "xenfork pauses it, reads its context, sets the fields, loads it back and unpauses it.",
                 "Examples:", "  xenfork hvm-context set-reg 5 --vcpu 0 rip=0xffffffff81000000 dr7=0x400",
                 "  xenfork hvm-context set-reg dom5.hvm --vcpu 0 rax=0 -o dom5-edited.hvm"})
     static final class SetReg implements Runnable {
@@ -270,10 +283,10 @@ final class HvmContextCommand implements Runnable {
                 if (output == null) {
                     throw new UsageException("set-reg on a file writes the result to -o OUT");
                 }
-                HvmContextFiles.requireWritable(output);
+                OutputFile out = OutputFile.at(output);
                 HvmContext before = src.read(null, HvmContextSource.fileRelease(parent.root));
                 HvmContext after = apply(before, values, src.toString());
-                HvmContextFiles.write(output, after.serialise());
+                write(out, after.serialise());
                 report(before, after, values, src.toString(), err);
                 err.println("xenfork: written to " + output);
                 return;

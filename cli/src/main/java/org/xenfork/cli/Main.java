@@ -1,11 +1,16 @@
 package org.xenfork.cli;
 
 import java.io.PrintWriter;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.InvalidPathException;
+import java.util.Locale;
 import java.util.function.Function;
 import org.xenfork.abi.AbiException;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
+import org.xenfork.fork.OutputPathException;
 import org.xenfork.fork.devicemodel.DeviceModelMissingException;
 import org.xenfork.sim.SimXen;
 import org.xenfork.privcmd.XenEnvironmentException;
@@ -49,8 +54,13 @@ public final class Main {
         cl.setErr(err);
         cl.setUsageHelpWidth(100);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            if (ex instanceof AbiException || ex instanceof UsageException || ex instanceof ForkRequestException) {
+            if (ex instanceof AbiException || ex instanceof UsageException || ex instanceof ForkRequestException
+                    || ex instanceof OutputPathException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
+                return EXIT_USAGE;
+            }
+            if (ex instanceof InvalidPathException p) {
+                commandLine.getErr().println("xenfork: " + unusablePath(p));
                 return EXIT_USAGE;
             }
             if (ex instanceof XenException || ex instanceof ForkException) {
@@ -74,5 +84,31 @@ public final class Main {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * Why a path cannot be used: it holds a NUL, or characters the JVM's file-name charset
+     * ({@code sun.jnu.encoding}, from the locale; Java 17 takes no other) cannot encode. bin/xenfork
+     * runs Java under a UTF-8 locale, so only the NUL remains there; a JVM started otherwise says how.
+     */
+    static String unusablePath(InvalidPathException e) {
+        String charset = System.getProperty("sun.jnu.encoding", "UTF-8");
+        boolean utf8 = Charset.isSupported(charset) && Charset.forName(charset).equals(StandardCharsets.UTF_8);
+        return "not a usable path: \"" + visible(e.getInput()) + "\" (" + e.getReason()
+                + (utf8 ? "" : "; Java runs with file names in " + charset + ": run xenfork under a UTF-8 locale, e.g. "
+                        + "LC_ALL=C.UTF-8, as bin/xenfork does") + ")";
+    }
+
+    /** {@code text} with control characters as {@code \xNN}, so a message cannot move the terminal's cursor. */
+    private static String visible(String text) {
+        StringBuilder sb = new StringBuilder();
+        text.codePoints().forEach(c -> {
+            if (c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0) {
+                sb.append(String.format(Locale.ROOT, "\\x%02x", c));
+            } else {
+                sb.appendCodePoint(c);
+            }
+        });
+        return sb.toString();
     }
 }

@@ -95,6 +95,10 @@ public final class XenforkCommand implements Runnable {
                 cl.addSubcommand(e.getKey(), e.getValue().get());
             }
         }
+        // No @FILE argument files: picocli would read any file root can read and put its lines into the
+        // arguments, where a message quotes them (xenfork pause @/etc/shadow). An argument is what it says.
+        // Set last: picocli hands the setting to the subcommands present when it is set.
+        cl.setExpandAtFiles(false);
         return cl;
     }
 

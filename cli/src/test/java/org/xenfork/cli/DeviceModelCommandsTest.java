@@ -79,8 +79,10 @@ class DeviceModelCommandsTest extends CommandRunner {
         FakeQmpServer.Received save = qmp.received().stream()
                 .filter(c -> c.command().equals("xen-save-devices-state")).findFirst().orElseThrow();
         assertThat(save.arguments().get("live").asBoolean()).as("a fork's parent keeps its disks").isFalse();
-        assertThat(save.arguments().get("filename").asText()).as("QEMU writes a temporary file beside the target")
-                .startsWith(dir.resolve(".p.state.").toString()).endsWith(".part");
+        Path given = Path.of(save.arguments().get("filename").asText());
+        assertThat(given.getFileName().toString()).as("QEMU writes FILE in a private folder beside it").isEqualTo("p.state");
+        assertThat(given.getParent().getParent()).isEqualTo(dir);
+        assertThat(given.getParent().getFileName().toString()).startsWith(".p.state.").endsWith(".part");
         assertThat(leftovers()).isEmpty();
     }
 
@@ -142,6 +144,9 @@ class DeviceModelCommandsTest extends CommandRunner {
         "save-devices-state --domid 9 x                  | 1 | ESRCH",
         "save-devices-state --domid 2 x                  | 2 | no QMP socket at",
         "save-devices-state --qmp /nonexistent/q x       | 2 | no QMP socket at /nonexistent/q",
+        "save-devices-state --qmp /etc/hostname x        | 2 | /etc/hostname is not a Unix socket (it is a regular file)",
+        "save-devices-state --qmp /tmp x                 | 2 | /tmp is not a Unix socket (it is a folder)",
+        "save-devices-state --qmp /tmp/q /nonexistent/x  | 2 | cannot write /nonexistent/x: no folder /nonexistent",
         "save-devices-state --qmp a --domid 1 x          | 2 | mutually exclusive",
         "save-devices-state x                            | 2 | Missing required argument",
         "save-devices-state --domid 0x zz                | 2 | 0x",
@@ -150,6 +155,24 @@ class DeviceModelCommandsTest extends CommandRunner {
         Run r = xenfork(DeviceModelCommandsTest::machine, ("--backend sim " + args).split(" "));
         assertThat(r.code()).as(r.err()).isEqualTo(code);
         assertThat(r.err()).contains(message);
+    }
+
+    /**
+     * Issue 16 item 7: a socket path longer than a Unix socket address holds (sun_path, 108 bytes
+     * with the NUL) was exit 1, as if QEMU had refused; it is the user's path, so exit 2. The socket
+     * is real, reached through a folder link with a long name.
+     */
+    @Test
+    void anOverLongSocketPathIsExit2() throws IOException {
+        Path longFolder = Files.createSymbolicLink(dir.resolve("l".repeat(100)), dir.resolve("run"));
+        Path socket = longFolder.resolve("qmp-libxl-1");
+        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", socket.toString(),
+                dir.resolve("p.state").toString());
+        assertThat(r.code()).as(r.err()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(r.err()).contains("QMP socket path " + socket + " is " + socket.toString().length()
+                + " bytes; a Unix socket address holds at most 107");
+        assertThat(qmp.connectionCount()).isZero();
+        assertThat(leftovers()).isEmpty();
     }
 
     @Test

@@ -3,24 +3,21 @@ package org.xenfork.fork.devicemodel;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import org.xenfork.fork.ForkRequestException;
+import org.xenfork.fork.OutputFile;
 import org.xenfork.qmp.QmpClient;
 
 /**
  * A QEMU device-state file as {@code xen-save-devices-state} writes it: a QEVM
  * stream, version 3 ({@code QEMU_VM_FILE_MAGIC}, {@code QEMU_VM_FILE_VERSION} in
- * QEMU's {@code migration/savevm.h}). Saving is all or nothing: QEMU writes a
- * temporary file beside the target, made here with mode 0600 (device state holds
- * guest data), which is renamed over the target only once QEMU said it is done and
- * the stream starts as it should.
+ * QEMU's {@code migration/savevm.h}). Saving is all or nothing ({@link OutputFile}):
+ * QEMU writes a file of mode 0600 in a private folder beside the target (device
+ * state holds guest data), which is renamed over the target only once QEMU said it
+ * is done and the stream starts as it should; after a failure, a timeout or a
+ * signal the folder is gone, so a QEMU that writes late cannot leave a file.
  */
 public final class DeviceStateFile {
     /** "QEVM", big-endian. */
@@ -33,42 +30,22 @@ public final class DeviceStateFile {
     /**
      * Asks the QEMU behind {@code qmp} to save its device state to {@code target}.
      *
+     * @param target where the file goes, checked by {@link OutputFile#at} before connecting
      * @param live QMP's {@code live}: true lets QEMU release its disk images afterwards
      *             (for a migration); a fork's parent keeps its disks, so false
      * @return the file's size in bytes
+     * @throws OutputFile.NotRemovedException (suppressed by the exception thrown) when the
+     *         unfinished file could not be removed after a failure
      */
-    public static long save(QmpClient qmp, Path target, boolean live, Duration timeout) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new ForkRequestException("cannot save to " + target + ": folder " + dir + " does not exist");
-        }
-        if (Files.isDirectory(target)) {
-            throw new ForkRequestException("cannot save to " + target + ": it is a folder; give a file name");
-        }
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".part",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        boolean done = false;
-        try {
-            qmp.saveDevicesState(tmp, live, timeout);
-            String bad = badHeader(tmp);
+    public static long save(QmpClient qmp, OutputFile target, boolean live, Duration timeout) throws IOException {
+        try (OutputFile.Staged staged = target.stage()) {
+            qmp.saveDevicesState(staged.file(), live, timeout);
+            Path written = staged.writtenFile();
+            String bad = badHeader(written);
             if (bad != null) {
-                throw new IOException("QEMU said it saved the device state, but " + tmp + " " + bad);
+                throw new IOException("QEMU said it saved the device state, but " + written + " " + bad);
             }
-            long size = Files.size(tmp);
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                throw new IOException("cannot rename " + tmp + " to " + target + " atomically", e);
-            }
-            done = true;
-            return size;
-        } finally {
-            if (!done) {
-                Files.deleteIfExists(tmp);
-            }
+            return staged.commit();
         }
     }
 

@@ -15,10 +15,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.xenfork.fork.ForkRequestException;
+import org.xenfork.fork.OutputFile;
+import org.xenfork.fork.OutputPathException;
 import org.xenfork.qmp.QmpClient;
+import org.xenfork.testfixtures.FakeQmpServer;
 import org.xenfork.testfixtures.TestQemu;
+import org.xenfork.wire.ConnectionTimeoutException;
 
-/** Saving device state through a real QEMU: all or nothing, mode 0600, even when QEMU dies mid-save. */
+/** Saving device state through a real QEMU: all or nothing, mode 0600, even when QEMU dies mid-save; and a late-writing fake QMP peer. */
 class DeviceStateFileTest {
     private static final Duration T = Duration.ofSeconds(10);
 
@@ -36,7 +40,7 @@ class DeviceStateFileTest {
         try (TestQemu qemu = TestQemu.builder(dir).start();
              QmpClient c = QmpClient.connect(qemu.qmpSocket(), T)) {
             Path target = dir.resolve("p.state");
-            long size = DeviceStateFile.save(c, target, false, T);
+            long size = DeviceStateFile.save(c, OutputFile.at(target), false, T);
             assertThat(size).isEqualTo(Files.size(target)).isGreaterThan(10_000);
             assertThat(DeviceStateFile.check(target)).isEqualTo(size);
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(target))).isEqualTo("rw-------");
@@ -51,13 +55,13 @@ class DeviceStateFileTest {
             qemu.suspend(); // SIGSTOP: the save below waits on a QEMU that will never answer
             CompletableFuture<Long> save = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return DeviceStateFile.save(c, dir.resolve("k.state"), false, T);
+                    return DeviceStateFile.save(c, OutputFile.at(dir.resolve("k.state")), false, T);
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
             });
             Thread.sleep(200);
-            assertThat(files()).as("the temporary file exists while QEMU works").hasSize(1);
+            assertThat(files()).as("the private folder exists while QEMU works").hasSize(1);
             qemu.kill();
             assertThatThrownBy(() -> save.get(15, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
                     .hasMessageContaining("xen-save-devices-state");
@@ -78,9 +82,33 @@ class DeviceStateFileTest {
 
     @Test
     void saveRefusesAMissingFolderOrAFolderTarget() {
-        assertThatThrownBy(() -> DeviceStateFile.save(null, dir.resolve("no/such/x.state"), false, T))
-                .isInstanceOf(ForkRequestException.class).hasMessageContaining("does not exist");
-        assertThatThrownBy(() -> DeviceStateFile.save(null, dir, false, T))
-                .isInstanceOf(ForkRequestException.class).hasMessageContaining("it is a folder");
+        assertThatThrownBy(() -> OutputFile.at(dir.resolve("no/such/x.state")))
+                .isInstanceOf(OutputPathException.class).hasMessageContaining("no folder " + dir.resolve("no/such"));
+        assertThatThrownBy(() -> OutputFile.at(dir)).isInstanceOf(OutputPathException.class)
+                .hasMessageContaining("it is a folder");
+    }
+
+    /**
+     * Issue 16 item 6: a QMP peer that answers after the timeout, and only then writes the file
+     * it was given, left a 0644 {@code .FILE.N.part} after "no file was left". Now the path it
+     * was given is in a private folder that is gone by then: its write finds no folder.
+     */
+    @Test
+    void aPeerThatWritesAfterTheTimeoutLeavesNoFile() throws Exception {
+        try (FakeQmpServer fake = FakeQmpServer.start(dir.resolve("q.sock"))) {
+            fake.inject("xen-save-devices-state", new FakeQmpServer.Fault.Delay(Duration.ofSeconds(1)));
+            Path target = dir.resolve("late.state");
+            try (QmpClient c = QmpClient.connect(fake.socket(), T)) {
+                assertThatThrownBy(() -> DeviceStateFile.save(c, OutputFile.at(target), false, Duration.ofMillis(200)))
+                        .isInstanceOf(ConnectionTimeoutException.class);
+                assertThat(files()).as("nothing left when the save gives up").isEmpty();
+            }
+            // The fake wakes after its delay, writes where it was told, then fails to reply to the closed
+            // connection and closes its end: once it has, its write has happened.
+            assertThat(fake.awaitNoOpenConnection(T)).isTrue();
+            assertThat(fake.receivedCommands()).contains("xen-save-devices-state");
+            assertThat(files()).as("nothing left after the late write either").isEmpty();
+            assertThat(target).doesNotExist();
+        }
     }
 }
