@@ -151,7 +151,6 @@ public final class OutputFile {
             } catch (IllegalStateException shuttingDown) {
                 throw new InterruptedIOException("xenfork is stopping: " + target + " was not written");
             }
-            boolean made = false;
             try {
                 synchronized (lock) {
                     if (!open) {
@@ -160,11 +159,13 @@ public final class OutputFile {
                     dir = makePrivateFolder();
                     file = Files.createFile(dir.resolve(name), FILE_0600);
                 }
-                made = true;
-            } finally {
-                if (!made) {
+            } catch (IOException | RuntimeException e) {
+                try {
                     close();
+                } catch (IOException left) {
+                    e.addSuppressed(left);
                 }
+                throw e;
             }
         }
 

@@ -28,14 +28,14 @@ public final class DeviceStateFile {
     }
 
     /**
-     * Asks the QEMU behind {@code qmp} to save its device state to {@code target}.
+     * Asks the QEMU behind {@code qmp} to save its device state to {@code target}. When it
+     * fails and the unfinished file cannot be removed either, the exception thrown carries an
+     * {@link OutputFile.NotRemovedException} as suppressed, naming what is left.
      *
      * @param target where the file goes, checked by {@link OutputFile#at} before connecting
      * @param live QMP's {@code live}: true lets QEMU release its disk images afterwards
      *             (for a migration); a fork's parent keeps its disks, so false
      * @return the file's size in bytes
-     * @throws OutputFile.NotRemovedException (suppressed by the exception thrown) when the
-     *         unfinished file could not be removed after a failure
      */
     public static long save(QmpClient qmp, OutputFile target, boolean live, Duration timeout) throws IOException {
         try (OutputFile.Staged staged = target.stage()) {
