@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
+import org.xenfork.abi.Values;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.devicemodel.XlConfig.Setting;
@@ -114,17 +115,17 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
         String type = atom(cfg, "type").or(() -> atom(cfg, "builder")).orElse("");
         if (!type.equals("hvm")) {
             String where = cfg.get("type").or(() -> cfg.get("builder")).map(s -> ":" + s.line()).orElse("");
-            throw new ForkRequestException(cfg.source() + where + ": type = " + XlConfig.shown(type)
+            throw new ForkRequestException(cfg.source() + where + ": type = " + Values.quoted(type)
                     + ": a device model is for HVM guests; set type = \"hvm\"");
         }
         atom(cfg, "device_model_version").filter(v -> !v.equals("qemu-xen")).ifPresent(v -> {
-            throw cfg.error(line(cfg, "device_model_version"), "device_model_version = " + XlConfig.shown(v)
+            throw cfg.error(line(cfg, "device_model_version"), "device_model_version = " + Values.quoted(v)
                     + ": only qemu-xen (upstream QEMU) can load a saved device state with -incoming");
         });
         String name = atom(cfg, "name").orElseThrow(() -> new ForkRequestException(cfg.source()
                 + ": name is missing; the fork's device model needs one"));
         if (!DomainNames.VALID.matcher(name).matches()) {
-            throw cfg.error(line(cfg, "name"), "name " + XlConfig.shown(name) + ": use a letter, then letters, digits, "
+            throw cfg.error(line(cfg, "name"), "name " + Values.quoted(name) + ": use a letter, then letters, digits, "
                     + ". _ - (at most 64)");
         }
         requireValue(cfg, "vga", "none", "a fork's device model has no display in this version");
@@ -143,7 +144,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
         check(cfg, "maxvcpus", maxVcpus, vcpus, MAX_VCPUS);
         String boot = atom(cfg, "boot").orElse("cd");
         if (!BOOT.matcher(boot).matches()) {
-            throw cfg.error(line(cfg, "boot"), "boot = " + XlConfig.shown(boot)
+            throw cfg.error(line(cfg, "boot"), "boot = " + Values.quoted(boot)
                     + ": use drive letters a, c, d, n (e.g. \"c\")");
         }
         List<Disk> disks = disks(cfg);
@@ -176,7 +177,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
                 + " (docs/DEVICE-MODEL.md)";
         if (!serial.startsWith("file:")) {
             boolean stdin = serial.equals("stdio") || serial.regionMatches(true, 0, "mon:", 0, 4);
-            throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": " + rule
+            throw cfg.error(line, "serial = " + Values.quoted(serial) + ": " + rule
                     + (stdin ? "; QEMU's standard input carries the device state" : ""));
         }
         Path file = path(serial.substring(5));
@@ -184,29 +185,29 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
         if (file == null || !file.isAbsolute() || !file.toString().equals(serial.substring(5))
                 || !file.normalize().equals(file) || serial.contains(",") || !file.startsWith(folder)
                 || file.equals(folder)) {
-            throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": " + rule
+            throw cfg.error(line, "serial = " + Values.quoted(serial) + ": " + rule
                     + " (an absolute path without . or .. parts or commas)");
         }
         try {
             if (!Files.isDirectory(file.getParent())) {
-                throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": folder " + file.getParent()
+                throw cfg.error(line, "serial = " + Values.quoted(serial) + ": folder " + file.getParent()
                         + " does not exist; QEMU creates the file, not its folder");
             }
             if (!file.getParent().toRealPath().startsWith(folder.toRealPath())) {
-                throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": folder " + file.getParent()
+                throw cfg.error(line, "serial = " + Values.quoted(serial) + ": folder " + file.getParent()
                         + " leads out of " + dir + " through a symbolic link");
             }
             if (Files.exists(file, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
-                throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": " + file
+                throw cfg.error(line, "serial = " + Values.quoted(serial) + ": " + file
                         + " exists and is not a regular file (a symbolic link, device or folder); QEMU would write "
                         + "through it");
             }
             TrustedPaths.problem(file.getParent()).ifPresent(why -> {
-                throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": others could swap the file for a link "
+                throw cfg.error(line, "serial = " + Values.quoted(serial) + ": others could swap the file for a link "
                         + "before QEMU opens it: " + why);
             });
         } catch (IOException e) {
-            throw cfg.error(line, "serial = " + XlConfig.shown(serial) + ": cannot check its folder: " + e);
+            throw cfg.error(line, "serial = " + Values.quoted(serial) + ": cannot check its folder: " + e);
         }
     }
 
@@ -217,7 +218,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
      * this keeps a shell or an interpreter out), that only root (or you) can change.
      */
     private static Path override(XlConfig cfg, int line, String value) {
-        String at = "device_model_override = " + XlConfig.shown(value) + ": ";
+        String at = "device_model_override = " + Values.quoted(value) + ": ";
         Path p = path(value);
         if (p == null || !p.isAbsolute()) {
             throw cfg.error(line, at + "give the absolute path of Xen's QEMU (e.g. " + DEFAULT_BINARY + ")");
@@ -266,7 +267,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
                 i++;
                 continue;
             }
-            throw cfg.error(line, key + ": " + XlConfig.shown(a) + " is not passed from a config: xenfork adds only "
+            throw cfg.error(line, key + ": " + Values.quoted(a) + " is not passed from a config: xenfork adds only "
                     + ALLOWED_ARGS + ", since QEMU's other options can open monitors, sockets and host files past "
                     + "its checks; give --allow-dm-args to pass " + key + " as it is, as xl does");
         }
@@ -290,7 +291,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
             String spec = specs.get(i);
             int line = cfg.get("disk").orElseThrow().lineOf(i);
             Map<String, String> kv = diskSpec(cfg, line, spec);
-            String where = "disk " + XlConfig.shown(spec) + ": ";
+            String where = "disk " + Values.quoted(spec) + ": ";
             String devtype = kv.getOrDefault("devtype", "disk");
             if (!devtype.equals("disk")) {
                 throw cfg.error(line, where + "only hard disks (devtype=disk) are launched for forks in this version");
@@ -302,11 +303,11 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
             }
             String vdev = kv.getOrDefault("vdev", "");
             if (!IDE_VDEV.matcher(vdev).matches()) {
-                throw cfg.error(line, where + "vdev " + XlConfig.shown(vdev) + ": use hda to hdd (emulated IDE disks)");
+                throw cfg.error(line, where + "vdev " + Values.quoted(vdev) + ": use hda to hdd (emulated IDE disks)");
             }
             String format = kv.getOrDefault("format", "raw");
             if (!FORMATS.contains(format)) {
-                throw cfg.error(line, where + "format " + XlConfig.shown(format) + ": use raw or qcow2");
+                throw cfg.error(line, where + "format " + Values.quoted(format) + ": use raw or qcow2");
             }
             String target = kv.get("target");
             if (target == null || target.isEmpty() || !target.startsWith("/") || target.contains(",")) {
@@ -324,23 +325,23 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
     private static Map<String, String> diskSpec(XlConfig cfg, int line, String spec) {
         String[] parts = spec.split(",", -1);
         Map<String, String> kv = new HashMap<>();
-        String where = "disk " + XlConfig.shown(spec) + ": ";
+        String where = "disk " + Values.quoted(spec) + ": ";
         if (spec.contains("=")) {
             for (String p : parts) {
                 String t = p.trim();
                 int eq = t.indexOf('=');
                 if (eq <= 0) {
-                    throw cfg.error(line, where + XlConfig.shown(t) + " is not key=value");
+                    throw cfg.error(line, where + Values.quoted(t) + " is not key=value");
                 }
                 String key = t.substring(0, eq).toLowerCase(Locale.ROOT);
                 if (!DISK_KEYS.contains(key)) {
-                    throw cfg.error(line, where + XlConfig.shown(key) + " is not honoured for a fork's disk "
+                    throw cfg.error(line, where + Values.quoted(key) + " is not honoured for a fork's disk "
                             + "(it reads target, format, vdev, access, devtype; backendtype is ignored)");
                 }
                 String before = kv.put(key, t.substring(eq + 1));
                 if (before != null) { // xl keeps the last: a second target could hide behind a first one read by eye
-                    throw cfg.error(line, where + key + " is given twice (" + XlConfig.shown(before) + ", then "
-                            + XlConfig.shown(t.substring(eq + 1)) + "); keep one");
+                    throw cfg.error(line, where + key + " is given twice (" + Values.quoted(before) + ", then "
+                            + Values.quoted(t.substring(eq + 1)) + "); keep one");
                 }
             }
             return kv;
@@ -358,7 +359,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
 
     private static void requireValue(XlConfig cfg, String key, String only, String why) {
         atom(cfg, key).filter(v -> !v.equals(only)).ifPresent(v -> {
-            throw cfg.error(line(cfg, key), key + " = " + XlConfig.shown(v) + ": " + why + "; set " + key + " = "
+            throw cfg.error(line(cfg, key), key + " = " + Values.quoted(v) + ": " + why + "; set " + key + " = "
                     + (only.chars().allMatch(Character::isDigit) ? only : "\"" + only + "\""));
         });
     }
@@ -375,7 +376,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
     private static Optional<Integer> number(XlConfig cfg, String key) {
         return atom(cfg, key).map(v -> {
             if (!DIGITS.matcher(v).matches()) {
-                throw cfg.error(line(cfg, key), key + " = " + XlConfig.shown(v)
+                throw cfg.error(line(cfg, key), key + " = " + Values.quoted(v)
                         + " is not a whole number of at most 9 decimal digits");
             }
             return Integer.parseInt(v);

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.xenfork.abi.Values;
 import org.xenfork.fork.ForkRequestException;
 
 /**
@@ -112,28 +113,6 @@ public final class XlConfig {
 
     public Optional<Setting> get(String key) {
         return Optional.ofNullable(settings.get(key));
-    }
-
-    /** The longest value a message quotes whole; a longer one is cut, with its length said. */
-    static final int SHOWN_CHARS = 100;
-
-    /**
-     * A value as a message quotes it: in double quotes, with quote and backslash
-     * escaped, control and non-ASCII characters as {@code \\uXXXX}, cut after
-     * {@value #SHOWN_CHARS} characters.
-     */
-    public static String shown(String value) {
-        StringBuilder b = new StringBuilder("\"");
-        int n = Math.min(value.length(), SHOWN_CHARS);
-        for (int i = 0; i < n; i++) {
-            char c = value.charAt(i);
-            b.append(c == '"' || c == '\\' ? "\\" + c : Parser.shown(c));
-        }
-        b.append('"');
-        if (value.length() > n) {
-            b.append("… (").append(value.length()).append(" characters)");
-        }
-        return b.toString();
     }
 
     /** An error at a line of this config, as users read it: {@code fork.cfg:7: ...}. */
@@ -267,7 +246,8 @@ public final class XlConfig {
                 case 't' -> '\t';
                 case 'r' -> '\r';
                 case '\\', '"', '\'' -> c;
-                default -> throw fail("unknown escape \\" + shown(c) + " in a string (use \\\\ for a backslash)");
+                default -> throw fail("unknown escape " + Values.quoted("\\" + c) + " in a string (use \\\\ for a "
+                        + "backslash)");
             };
         }
 
@@ -331,12 +311,7 @@ public final class XlConfig {
             if (pos >= text.length()) {
                 return "the end of the file";
             }
-            return peek() == '\n' ? "the end of the line" : "'" + shown(peek()) + "'";
-        }
-
-        /** A character as a message can print it: control and non-ASCII characters as {@code \\uXXXX}. */
-        private static String shown(char c) {
-            return c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\u%04x", (int) c);
+            return peek() == '\n' ? "the end of the line" : Values.quoted(String.valueOf(peek()));
         }
 
         private ForkRequestException fail(String message) {

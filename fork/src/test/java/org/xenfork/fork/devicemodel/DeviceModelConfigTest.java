@@ -68,7 +68,7 @@ class DeviceModelConfigTest {
         "memory 64                         | t.cfg:1: expected '=' after memory",
         "= 3                               | expected a setting name",
         "name = 'a' 'b'                    | expected the end of the line",
-        "s = 'a\\q'                        | unknown escape \\q",
+        "s = 'a\\q'                        | unknown escape \"\\\\q\"",
         "name =                            | t.cfg:1: the value of name is missing",
         "name = ;                          | t.cfg:1: the value of name is missing",
         "name = 'a'\\nmemory =\\n             | t.cfg:2: the value of memory is missing",
@@ -76,7 +76,7 @@ class DeviceModelConfigTest {
         "disk = [ 'a',                     | t.cfg:1: the list is not closed",
         "Name = 'a'                        | t.cfg:1: expected a setting name",
         "name = 'a\\u0000b'                  | t.cfg:1: a NUL character in a string",
-        "memory = \\u0665\\u0666              | t.cfg:1: expected the value of memory (a \"string\", a number or a [list]), found '\\u0665'",
+        "memory = \\u0665\\u0666              | t.cfg:1: expected the value of memory (a \"string\", a number or a [list]), found \"\\u0665\"",
     })
     void syntaxErrorsNameTheLine(String text, String message) {
         String config = text.replace("\\n", "\n").replace("\\u0000", "\0").replace("\\u0665", "\u0665")
@@ -208,7 +208,7 @@ class DeviceModelConfigTest {
     void messagesQuoteValuesShortAndPrintable() {
         String longName = "n\u0007" + "x".repeat(1_000_000);
         assertThatThrownBy(() -> DeviceModelConfig.of(XlConfig.parse("type='hvm'\nmemory=1\nname='" + longName + "'",
-                "t.cfg"))).message().startsWith("t.cfg:3: name \"n\\u0007xxx").contains("… (1000002 characters)")
+                "t.cfg"))).message().startsWith("t.cfg:3: name \"n\\u0007xxx").contains("... (1000002 characters)")
                 .hasSizeLessThan(300);
     }
 
