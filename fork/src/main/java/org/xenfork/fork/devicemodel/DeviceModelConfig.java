@@ -139,7 +139,7 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
                 () -> new ForkRequestException(cfg.source() + ": memory is missing (MiB, as the parent's)")));
         int vcpus = number(cfg, "vcpus").orElse(1);
         int maxVcpus = number(cfg, "maxvcpus").orElse(vcpus);
-        check(cfg, "memory", memory, 1, MAX_MIB);
+        check(cfg, cfg.get("maxmem").isPresent() ? "maxmem" : "memory", memory, 1, MAX_MIB);
         check(cfg, "vcpus", vcpus, 1, MAX_VCPUS);
         check(cfg, "maxvcpus", maxVcpus, vcpus, MAX_VCPUS);
         String boot = atom(cfg, "boot").orElse("cd");

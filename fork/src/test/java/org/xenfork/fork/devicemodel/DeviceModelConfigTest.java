@@ -102,6 +102,7 @@ class DeviceModelConfigTest {
         "disk = [ '/a.img,hda,w' ]            | four positional fields",
         "disk = [ 'vdev=hda,devtype=cdrom,target=/a' ] | only hard disks",
         "vcpus = 0                            | vcpus = 0 is out of range",
+        "maxmem = 0                           | t.cfg:4: maxmem = 0 is out of range (1 to",
         "maxvcpus = 0                         | maxvcpus = 0 is out of range (1 to",
         "boot = 'x'                           | boot = \"x\": use drive letters",
         "serial = 'stdio'                     | t.cfg:4: serial = \"stdio\": a fork's serial port may be pty, or file:PATH",
