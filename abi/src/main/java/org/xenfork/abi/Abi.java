@@ -103,8 +103,8 @@ public final class Abi {
         if (s == null) {
             List<String> names = new ArrayList<>(structs.keySet());
             names.addAll(structAliases.keySet());
-            throw new AbiException("no struct " + name + " in the Xen " + release + " ABI; nearest: "
-                    + String.join(", ", NameSuggestions.nearest(n, names, 5)));
+            throw new AbiException("no struct " + Values.quoted(name) + " in the Xen " + release + " ABI"
+                    + NameSuggestions.hint(n, names));
         }
         return s;
     }
@@ -123,8 +123,8 @@ public final class Abi {
     public long constant(String name) {
         Long v = constants.get(name);
         if (v == null) {
-            throw new AbiException(name + " is not defined in Xen " + release + "; nearest: "
-                    + String.join(", ", NameSuggestions.nearest(name, constants.keySet(), 5)));
+            throw new AbiException(Values.quoted(name) + " is not defined in Xen " + release
+                    + NameSuggestions.hint(name, constants.keySet()));
         }
         return v;
     }

@@ -1,21 +1,45 @@
 package org.xenfork.abi;
 
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 
-/** Nearest valid names for an unknown one, by edit distance: for error messages only. */
+/**
+ * Nearest valid names for an unknown one, by edit distance: for error messages only.
+ * Input may be hostile (a batch line can carry a 1 MB name), so the cost is bounded:
+ * names longer than {@link #MAX_CHARS} get no suggestions and are never compared, and
+ * each candidate's distance is computed once, not in the sort's comparator.
+ */
 final class NameSuggestions {
+    /** Longer than any path or name in Xen's headers (the longest are about 60); edit distance is O(n·m). */
+    static final int MAX_CHARS = 128;
+
     private NameSuggestions() {
     }
 
+    /** {@code "; nearest: a, b, c"} for an error message, or nothing when {@code wanted} is too long to compare. */
+    static String hint(String wanted, Collection<String> candidates) {
+        List<String> near = nearest(wanted, candidates, 5);
+        return near.isEmpty() ? "" : "; nearest: " + String.join(", ", near);
+    }
+
     static List<String> nearest(String wanted, Collection<String> candidates, int max) {
-        String w = wanted.toLowerCase(java.util.Locale.ROOT);
-        return candidates.stream()
-                .sorted(Comparator.comparingInt((String c) -> score(w, c.toLowerCase(java.util.Locale.ROOT)))
-                        .thenComparing(Comparator.naturalOrder()))
-                .limit(max)
-                .toList();
+        if (wanted.length() > MAX_CHARS) {
+            return List.of();
+        }
+        String w = wanted.toLowerCase(Locale.ROOT);
+        record Scored(String name, int score) {
+        }
+        List<Scored> scored = new ArrayList<>(candidates.size());
+        for (String c : candidates) {
+            if (c.length() <= MAX_CHARS) {
+                scored.add(new Scored(c, score(w, c.toLowerCase(Locale.ROOT))));
+            }
+        }
+        scored.sort(Comparator.comparingInt(Scored::score).thenComparing(Scored::name));
+        return scored.stream().limit(max).map(Scored::name).toList();
     }
 
     /** Edit distance, with a bonus when one contains the other (a mistyped prefix or suffix). */

@@ -22,7 +22,7 @@ public final class StructCodec {
         byte[] bytes = new byte[layout.size()];
         values.forEach((path, text) -> {
             Leaf leaf = layout.leaf(path);
-            leaf.write(bytes, 0, leaf.bitsFor(Values.parse(path, text)));
+            leaf.write(bytes, 0, leaf.bitsFor(Values.parse(path, text, leaf.bitWidth())));
         });
         return bytes;
     }

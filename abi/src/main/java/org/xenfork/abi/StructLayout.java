@@ -104,7 +104,7 @@ public final class StructLayout {
             throw new AbiException(path + " in " + name + " is " + describe(field)
                     + "; give one of its values: " + String.join(", ", leafChoicesUnder(path)));
         }
-        throw new AbiException("no field " + path + " in " + name + "; nearest: " + String.join(", ", NameSuggestions.nearest(path, pathChoices(), 5)));
+        throw new AbiException("no field " + Values.quoted(path) + " in " + name + NameSuggestions.hint(path, pathChoices()));
     }
 
     /** The union whose member follows a discriminator field ({@code cmd}, {@code op}), if any. */

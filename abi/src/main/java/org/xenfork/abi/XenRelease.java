@@ -25,7 +25,8 @@ public record XenRelease(int major, int minor) implements Comparable<XenRelease>
                 return r;
             }
         }
-        throw new AbiException("unsupported Xen release '" + text + "': supported are " + supportedList());
+        throw new AbiException("unsupported Xen release " + Values.quoted(String.valueOf(text)) + ": supported are "
+                + supportedList());
     }
 
     /** From {@code XENVER_version}'s result, {@code (major << 16) | minor}. */

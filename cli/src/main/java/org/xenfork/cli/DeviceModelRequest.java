@@ -18,7 +18,10 @@ import org.xenfork.fork.devicemodel.XlConfig;
  */
 record DeviceModelRequest(DeviceModelConfig config, Path saveFile) {
 
-    static DeviceModelRequest of(XenforkCommand root, Path config, Path saveFile, String what) {
+    /**
+     * @param allowDmArgs {@code --allow-dm-args}: pass the config's {@code device_model_args} as they are
+     */
+    static DeviceModelRequest of(XenforkCommand root, Path config, Path saveFile, boolean allowDmArgs, String what) {
         if (config == null || saveFile == null) {
             throw new UsageException(what + " needs -C CONFIG (an xl config for the fork's QEMU) and -Q SAVE_FILE "
                     + "(made by xenfork save-devices-state on the paused parent)");
@@ -28,7 +31,8 @@ record DeviceModelRequest(DeviceModelConfig config, Path saveFile) {
                     + "domains");
         }
         try {
-            DeviceModelConfig cfg = DeviceModelConfig.of(XlConfig.read(config));
+            DeviceModelConfig cfg = DeviceModelConfig.of(XlConfig.read(config),
+                    new DeviceModelConfig.Limits(root.deviceModels.logDir(), allowDmArgs));
             DeviceStateFile.check(saveFile);
             return new DeviceModelRequest(cfg, saveFile);
         } catch (IOException e) {

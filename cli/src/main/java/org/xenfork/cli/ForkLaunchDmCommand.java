@@ -6,6 +6,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import org.xenfork.fork.devicemodel.DeviceModel;
 import org.xenfork.fork.devicemodel.DeviceModelArgs;
+import org.xenfork.fork.devicemodel.DeviceModelConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -23,6 +24,8 @@ import picocli.CommandLine.Spec;
         footer = {"",
             "CONFIG is an xl config for the fork's QEMU: as the parent's, with its own name, serial file and disk copies.",
             "xenfork reads the keys that shape the device model and refuses the ones it cannot reproduce, naming the line.",
+            "As QEMU runs as root, a config may give serial = pty or a file in /var/log/xen, a device_model_override",
+            "that is a QEMU only root can change, and device_model_args -S and -rtc only (more with --allow-dm-args).",
             "QEMU gets libxl's QMP socket and xenstore keys, so xl unpause and xl destroy work on the fork.",
             "The fork runs once its QEMU does, unless -p. If QEMU does not come up it is killed, its keys are removed,",
             "and the error quotes its log; the fork stays as it was.",
@@ -45,12 +48,16 @@ final class ForkLaunchDmCommand implements Runnable {
     @Option(names = "-p", description = "Leave the fork paused (default: let it run once QEMU does).")
     boolean paused;
 
+    @Option(names = "--allow-dm-args", description = "Pass the config's device_model_args to QEMU as they are, as xl "
+            + "does (default: only " + DeviceModelConfig.ALLOWED_ARGS + ").")
+    boolean allowDmArgs;
+
     @Parameters(paramLabel = "FORK", description = "The fork's domain id or name.")
     String fork;
 
     @Override
     public void run() {
-        launch(root, spec, DeviceModelRequest.of(root, config, saveFile, "fork-launch-dm"), fork, paused);
+        launch(root, spec, DeviceModelRequest.of(root, config, saveFile, allowDmArgs, "fork-launch-dm"), fork, paused);
     }
 
     /** Shared with {@code fork-vm --launch-dm late}. */

@@ -10,6 +10,7 @@ import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
 import org.xenfork.fork.VmFork;
+import org.xenfork.fork.devicemodel.DeviceModelConfig;
 import org.xenfork.privcmd.Domid;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -60,6 +61,10 @@ final class ForkVmCommand implements Runnable {
     @Option(names = "-Q", paramLabel = "SAVE_FILE", description = "QEMU device state saved from the parent (with --launch-dm).")
     Path saveFile;
 
+    @Option(names = "--allow-dm-args", description = "Pass the config's device_model_args to QEMU as they are (with "
+            + "--launch-dm; default: only " + DeviceModelConfig.ALLOWED_ARGS + ").")
+    boolean allowDmArgs;
+
     @Option(names = "--name", paramLabel = "NAME",
             description = "Name the fork in xenstore so xl list shows it; with --count: NAME, NAME-2, ...")
     String name;
@@ -82,11 +87,12 @@ final class ForkVmCommand implements Runnable {
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (launchDm == LaunchDm.no && (config != null || saveFile != null)) {
-            throw new UsageException("-C and -Q configure the fork's device model; they need --launch-dm yes|late");
+        if (launchDm == LaunchDm.no && (config != null || saveFile != null || allowDmArgs)) {
+            throw new UsageException("-C, -Q and --allow-dm-args configure the fork's device model; they need "
+                    + "--launch-dm yes|late");
         }
         DeviceModelRequest dm = launchDm == LaunchDm.no ? null
-                : DeviceModelRequest.of(root, config, saveFile, "--launch-dm " + launchDm);
+                : DeviceModelRequest.of(root, config, saveFile, allowDmArgs, "--launch-dm " + launchDm);
         if (launchDm == LaunchDm.late) {
             if (count != 1 || name != null || blockInterrupts || allowIommu) {
                 throw new UsageException("--launch-dm late starts a QEMU for an existing fork: --count, --name, "

@@ -202,4 +202,71 @@ class DeviceModelCommandsTest extends CommandRunner {
             assertThat(sim).as("refused before any hypervisor was opened").isNull();
         }
     }
+
+    /** Issue 16 item 2: a config ending in {@code name =} (no value, no newline) was a stack trace, exit 1. */
+    @Test
+    void configEndingInNameWithoutValueIsExit2NamingTheLine() throws IOException {
+        Path cfg = dir.resolve("f.cfg");
+        Files.writeString(cfg, "type = 'hvm'\nmemory = 64\nname =");
+        Path state = dir.resolve("p.state");
+        Files.write(state, new byte[] {0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0});
+        Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q", state.toString(),
+                "3");
+        assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(r.err()).isEqualTo("xenfork: " + cfg + ":3: the value of name is missing (a \"string\", a number or a "
+                + "[list])\n");
+    }
+
+    /**
+     * Issue 16 item 11: the issue's device_model_args are refused by line unless --allow-dm-args, which then lets
+     * the request on to its next check (here the save file).
+     */
+    @Test
+    void deviceModelArgsNeedAllowDmArgs() throws IOException {
+        Path cfg = dir.resolve("f.cfg");
+        Files.writeString(cfg, "type = 'hvm'\nmemory = 64\nname = 'f'\n"
+                + "device_model_args=[\"-serial\",\"stdio\",\"-qmp\",\"tcp:0.0.0.0:4445,server=on,wait=off\"]\n");
+        Path junk = dir.resolve("junk.state");
+        Files.write(junk, new byte[] {1, 2, 3});
+        Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q", junk.toString(),
+                "3");
+        assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(r.err()).startsWith("xenfork: " + cfg + ":4: device_model_args: \"-serial\" is not passed from a config")
+                .contains("--allow-dm-args");
+        Run allowed = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "--allow-dm-args", "-C", cfg.toString(),
+                "-Q", junk.toString(), "3");
+        assertThat(allowed.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(allowed.err()).contains("QEVM").doesNotContain("device_model_args");
+        Run vm = xenfork(DeviceModelCommandsTest::machine, "fork-vm", "--launch-dm", "late", "--allow-dm-args", "-C",
+                cfg.toString(), "-Q", junk.toString(), "3");
+        assertThat(vm.err()).contains("QEVM");
+        Run noDm = xenfork(DeviceModelCommandsTest::machine, "fork-vm", "--allow-dm-args", "1");
+        assertThat(noDm.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(noDm.err()).contains("need --launch-dm yes|late");
+    }
+
+    /** Issue 16 item 11: serial ports that open the host, and a shell as the device model, are refused by line. */
+    @Test
+    void serialAndOverrideReachingPastTheChecksAreExit2() throws IOException {
+        Path state = dir.resolve("p.state");
+        Files.write(state, new byte[] {0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0});
+        String base = "type = 'hvm'\nmemory = 64\nname = 'f'\n";
+        String[][] cases = {
+            {"serial = \"file:/etc/passwd\"", ":4: serial = \"file:/etc/passwd\": a fork's serial port may be pty, or "
+                + "file:PATH with PATH a file in " + dir.resolve("log")},
+            {"serial = \"MON:stdio\"", ":4: serial = \"MON:stdio\""},
+            {"device_model_override = \"/bin/sh\"", ":4: device_model_override = \"/bin/sh\": "},
+            {"disk = [ 'vdev=hda,target=/img/x,target=/etc/shadow' ]", ":4: disk \"vdev=hda,target=/img/x,target=/etc/"
+                + "shadow\": target is given twice"},
+        };
+        for (String[] c : cases) {
+            Path cfg = dir.resolve("f.cfg");
+            Files.writeString(cfg, base + c[0] + "\n");
+            Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q",
+                    state.toString(), "3");
+            assertThat(r.code()).as(c[0]).isEqualTo(Main.EXIT_USAGE);
+            assertThat(r.err()).as(c[0]).startsWith("xenfork: " + cfg + c[1]);
+            assertThat(sim).isNull();
+        }
+    }
 }

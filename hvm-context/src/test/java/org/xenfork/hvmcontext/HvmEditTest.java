@@ -99,7 +99,7 @@ class HvmEditTest {
         assertThatThrownBy(() -> ctx.withField("CPU", 0, "pending_type", BigInteger.valueOf(8)))
                 .hasMessageEndingWith("pending_type is a 3-bit bitfield of uint8_t: value 0x8 does not fit (allowed 0 .. 0x7)");
         assertThatThrownBy(() -> ctx.withField("CPU", 0, "ripp", BigInteger.ONE))
-                .hasMessageContaining("no field ripp in hvm_hw_cpu; nearest: rip");
+                .hasMessageContaining("no field \"ripp\" in hvm_hw_cpu; nearest: rip");
         assertThatThrownBy(() -> ctx.withField("CPU", 0, "fpu_regs", BigInteger.ONE))
                 .hasMessageContaining("fpu_regs in hvm_hw_cpu is an array");
         assertThatThrownBy(() -> ctx.withField("CPU", 1, "rip", BigInteger.ONE))

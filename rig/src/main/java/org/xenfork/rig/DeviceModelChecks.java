@@ -30,6 +30,8 @@ import org.xenfork.fork.devicemodel.XlConfig;
 final class DeviceModelChecks {
     private static final Pattern TICK = Pattern.compile("tick ([0-9a-f]{8})");
     private static final Path WORK = Path.of("/tmp/rig-dm");
+    /** Where a fork's config may put its serial file: libxl's log folder (DeviceModelConfig.Limits). */
+    private static final Path SERIALS = Path.of("/var/log/xen");
     /** The longest wait for a fork's first two ticks on its COM1 (a slow emulated real-mode guest's pace, with room). */
     private static final Duration TICKS_WAIT = Duration.ofSeconds(180);
 
@@ -88,9 +90,14 @@ final class DeviceModelChecks {
     /** Our QEMU command line for the parent's config equals the one libxl built for the parent, but -incoming. */
     private void libxlIsTheOracle(int p, String cfgText, Path cfgFile) throws Exception {
         String pid = RigChecks.sh("xenstore-read", "/local/domain/" + p + "/image/device-model-pid").strip();
-        List<String> libxl = cmdline(pid);
-        List<String> ours = new ArrayList<>(DeviceModelArgs.build(DeviceModelConfig.of(XlConfig.parse(cfgText,
-                cfgFile.toString())), p, Path.of("/var/run/xen")));
+        // the parent's serial file is in the rig's shared folder, where a fork's config may not write: both
+        // command lines move it to libxl's log folder
+        String shared = serialOf(cfgText).getParent().toString();
+        List<String> libxl = cmdline(pid).stream().map(a -> a.replace("file:" + shared + "/", "file:" + SERIALS + "/"))
+                .toList();
+        List<String> ours = new ArrayList<>(DeviceModelArgs.build(DeviceModelConfig.of(XlConfig.parse(
+                cfgText.replace("file:" + shared + "/", "file:" + SERIALS + "/"), cfgFile.toString())), p,
+                Path.of("/var/run/xen")));
         int i = ours.indexOf("-incoming");
         ours.subList(i, i + 2).clear();
         c.check("our QEMU arguments for " + cfgFile + " are libxl's for domain " + p + " (" + libxl.size() + " arguments)",
@@ -154,7 +161,8 @@ final class DeviceModelChecks {
         Path cfg = WORK.resolve("broken.cfg");
         Files.writeString(cfg, Files.readString(forkConfig(cfgText, "rigdm3"))
                 + "device_model_args = [ \"-no-such-option\" ]\n");
-        RigChecks.Run l = c.run("fork-launch-dm", "-C", cfg.toString(), "-Q", state.toString(), Integer.toString(f));
+        RigChecks.Run l = c.run("fork-launch-dm", "--allow-dm-args", "-C", cfg.toString(), "-Q", state.toString(),
+                Integer.toString(f));
         List<Long> qemus = serving(f);
         String keys = RigChecks.sh("sh", "-c", "xenstore-exists /local/domain/0/device-model/" + f + " && echo dm; "
                 + "xenstore-exists /local/domain/" + f + "/image/device-model-pid && echo pid; true");
@@ -176,7 +184,7 @@ final class DeviceModelChecks {
         // How fast the fork prints is the emulator's business: the real-mode guest has printed from about one
         // tick a second to one a minute here, so the check waits, bounded, for the tick that continues the
         // parent's count and the one after it, rather than reading the file after a fixed time.
-        Path serial = WORK.resolve(name + "-serial.log");
+        Path serial = SERIALS.resolve(name + "-serial.log");
         long start = System.nanoTime();
         List<String> t = List.of();
         while (System.nanoTime() - start < TICKS_WAIT.toNanos()) {
@@ -205,7 +213,7 @@ final class DeviceModelChecks {
         }
         Path copy = Path.of(disk.group(1)).resolveSibling(name + ".img");
         Files.copy(Path.of(disk.group(1)), copy, StandardCopyOption.REPLACE_EXISTING);
-        Path serial = WORK.resolve(name + "-serial.log");
+        Path serial = SERIALS.resolve(name + "-serial.log");
         Files.deleteIfExists(serial);
         String text = cfgText.replaceFirst("(?m)^name = .*$", "name = \"" + name + "\"")
                 .replaceFirst("(?m)^serial = .*$", "serial = \"file:" + serial + "\"")

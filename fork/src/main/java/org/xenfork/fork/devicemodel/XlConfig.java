@@ -2,6 +2,11 @@ package org.xenfork.fork.devicemodel;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.xenfork.abi.Values;
 import org.xenfork.fork.ForkRequestException;
 
 /**
@@ -20,17 +26,30 @@ import org.xenfork.fork.ForkRequestException;
  * or a list {@code [ a, b, ]} that may span lines; {@code #} starts a comment.
  * Only the grammar lives here; which keys mean what is {@link DeviceModelConfig}'s.
  *
- * <p>Stricter than xl in one way: a key set twice is an error (xl keeps the last),
- * because a root tool should not guess which of two disk lists was meant.
+ * <p>Stricter than xl in two ways: a key set twice is an error (xl keeps the last),
+ * because a root tool should not guess which of two disk lists was meant; and the
+ * file must be UTF-8 (xl reads bytes), so a value means the same to every reader.
+ * Names and numbers are libxlu's tokens, ASCII only: {@code [a-z][_0-9a-z]*} and
+ * {@code [0-9][0-9a-fx]*}.
  */
 public final class XlConfig {
     /** Larger than any real domain config; a bound so a wrong path cannot fill the heap. */
     public static final int MAX_BYTES = 1 << 20;
 
-    /** One {@code KEY = VALUE}: an atom (string or number, kept as text) or a list of atoms. */
-    public record Setting(String key, Optional<String> atom, List<String> list, int line) {
+    /**
+     * One {@code KEY = VALUE}: an atom (string or number, kept as text) or a list of atoms.
+     *
+     * @param line      where the key is
+     * @param itemLines where each list item starts (a list may span lines); empty for an atom
+     */
+    public record Setting(String key, Optional<String> atom, List<String> list, int line, List<Integer> itemLines) {
         public boolean isList() {
             return atom.isEmpty();
+        }
+
+        /** The line of list item {@code index}, or of the key for an atom: what a message about that value names. */
+        public int lineOf(int index) {
+            return index < itemLines.size() ? itemLines.get(index) : line;
         }
     }
 
@@ -55,7 +74,26 @@ public final class XlConfig {
             throw new ForkRequestException("config " + file + ": larger than " + MAX_BYTES
                     + " bytes; an xl config is a few hundred bytes (is this the right file?)");
         }
-        return parse(new String(bytes, StandardCharsets.UTF_8), file.toString());
+        return parse(utf8(bytes, file.toString()), file.toString());
+    }
+
+    /** The text of {@code bytes}, or an error naming the line of the first byte that is not UTF-8. */
+    private static String utf8(byte[] bytes, String source) {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult r = decoder.decode(in, out, true);
+        if (r.isError()) {
+            int at = in.position();
+            int line = 1;
+            for (int i = 0; i < at; i++) {
+                line += bytes[i] == '\n' ? 1 : 0;
+            }
+            throw new ForkRequestException(source + ":" + line + ": byte 0x" + Integer.toHexString(bytes[at] & 0xff)
+                    + " is not UTF-8; write the config as UTF-8 text");
+        }
+        return out.flip().toString();
     }
 
     /** Parses config text; {@code source} names it in errors. */
@@ -107,15 +145,17 @@ public final class XlConfig {
                 expect('=', "'=' after " + key);
                 skipBlanks(false);
                 Setting s;
-                if (peek() == '[') {
+                if (pos < text.length() && peek() == '[') {
                     pos++;
-                    s = new Setting(key, Optional.empty(), list(), at);
+                    List<Integer> lines = new ArrayList<>();
+                    List<String> items = list(lines);
+                    s = new Setting(key, Optional.empty(), items, at, List.copyOf(lines));
                 } else {
-                    s = new Setting(key, Optional.of(atom()), List.of(), at);
+                    s = new Setting(key, Optional.of(atom(key)), List.of(), at, List.of());
                 }
                 skipBlanks(false);
                 if (pos < text.length() && peek() != '\n' && peek() != ';') {
-                    throw fail("expected the end of the line after " + key + "'s value, found '" + peek() + "'");
+                    throw fail("expected the end of the line after " + key + "'s value, found " + found());
                 }
                 if (pos < text.length() && peek() == ';') {
                     pos++;
@@ -128,7 +168,7 @@ public final class XlConfig {
             }
         }
 
-        private List<String> list() {
+        private List<String> list(List<Integer> lines) {
             List<String> items = new ArrayList<>();
             while (true) {
                 skipBlanks(true);
@@ -139,7 +179,8 @@ public final class XlConfig {
                     pos++;
                     return List.copyOf(items);
                 }
-                items.add(atom());
+                lines.add(line);
+                items.add(atom("a list item"));
                 skipBlanks(true);
                 if (pos >= text.length()) {
                     throw fail("the list is not closed with ']'");
@@ -147,27 +188,28 @@ public final class XlConfig {
                 if (peek() == ',') {
                     pos++;
                 } else if (peek() != ']') {
-                    throw fail("expected ',' or ']' in the list");
+                    throw fail("expected ',' or ']' in the list, found " + found());
                 }
             }
         }
 
-        private String atom() {
-            if (pos >= text.length()) {
-                throw fail("a value is missing");
+        /** A string or a number, the value of {@code what}. */
+        private String atom(String what) {
+            if (pos >= text.length() || peek() == '\n' || peek() == ';' || peek() == '#') {
+                throw fail("the value of " + what + " is missing (a \"string\", a number or a [list])");
             }
             char c = peek();
             if (c == '"' || c == '\'') {
                 return string(c);
             }
-            if (Character.isDigit(c)) {
+            if (isDigit(c)) {
                 int start = pos;
-                while (pos < text.length() && (Character.isLetterOrDigit(peek()) || peek() == '.')) {
+                while (pos < text.length() && (isDigit(peek()) || (peek() >= 'a' && peek() <= 'f') || peek() == 'x')) {
                     pos++;
                 }
                 return text.substring(start, pos);
             }
-            throw fail("expected a value (a \"string\", a number or a [list]), found '" + c + "'");
+            throw fail("expected the value of " + what + " (a \"string\", a number or a [list]), found " + found());
         }
 
         private String string(char quote) {
@@ -181,6 +223,9 @@ public final class XlConfig {
                 char c = text.charAt(pos++);
                 if (c == quote) {
                     return b.toString();
+                }
+                if (c == '\0') { // a C string (xl's) ends there: what follows would be read by xenfork only
+                    throw fail("a NUL character in a string; an xl config is text");
                 }
                 if (c == '\\') {
                     b.append(escape());
@@ -201,22 +246,33 @@ public final class XlConfig {
                 case 't' -> '\t';
                 case 'r' -> '\r';
                 case '\\', '"', '\'' -> c;
-                default -> throw fail("unknown escape \\" + c + " in a string (use \\\\ for a backslash)");
+                default -> throw fail("unknown escape " + Values.quoted("\\" + c) + " in a string (use \\\\ for a "
+                        + "backslash)");
             };
         }
 
+        /** libxlu's IDENT: a lowercase letter, then lowercase letters, digits and {@code _}. */
         private String identifier() {
             int start = pos;
-            if (pos < text.length() && (Character.isLetter(peek()) || peek() == '_')) {
+            if (pos < text.length() && isLower(peek())) {
                 pos++;
-                while (pos < text.length() && (Character.isLetterOrDigit(peek()) || peek() == '_')) {
+                while (pos < text.length() && (isLower(peek()) || isDigit(peek()) || peek() == '_')) {
                     pos++;
                 }
             }
             if (start == pos) {
-                throw fail("expected a setting name (KEY = VALUE), found '" + peek() + "'");
+                throw fail("expected a setting name (KEY = VALUE, KEY in lowercase letters, digits and _), found "
+                        + found());
             }
             return text.substring(start, pos);
+        }
+
+        private static boolean isLower(char c) {
+            return c >= 'a' && c <= 'z';
+        }
+
+        private static boolean isDigit(char c) {
+            return c >= '0' && c <= '9';
         }
 
         /** Skips spaces and comments; newlines too when {@code newlines}. */
@@ -240,13 +296,22 @@ public final class XlConfig {
 
         private void expect(char c, String what) {
             if (pos >= text.length() || peek() != c) {
-                throw fail("expected " + what);
+                throw fail("expected " + what + ", found " + found());
             }
             pos++;
         }
 
+        /** The next character; callers check {@code pos < text.length()} first. */
         private char peek() {
             return text.charAt(pos);
+        }
+
+        /** What is at {@code pos}, as a message says it: the end of the file or line, or the character quoted. */
+        private String found() {
+            if (pos >= text.length()) {
+                return "the end of the file";
+            }
+            return peek() == '\n' ? "the end of the line" : Values.quoted(String.valueOf(peek()));
         }
 
         private ForkRequestException fail(String message) {

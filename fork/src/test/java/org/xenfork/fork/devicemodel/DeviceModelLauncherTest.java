@@ -47,6 +47,7 @@ class DeviceModelLauncherTest {
         Files.write(state, new byte[] {0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 4, 0});
         report = dir.resolve("report.txt");
         Files.createDirectories(dir.resolve("run"));
+        Files.createDirectories(dir.resolve("log"));
     }
 
     @AfterEach
@@ -59,7 +60,8 @@ class DeviceModelLauncherTest {
     private DeviceModelConfig config(String mode) throws IOException {
         Path script = FakeDeviceModel.script(dir, xenstored.socketPath(), mode, report);
         return DeviceModelConfig.of(XlConfig.parse("name = 'fork-a'\ntype = 'hvm'\nmemory = 64\n"
-                + "serial = 'file:" + dir.resolve("serial.log") + "'\ndevice_model_override = '" + script + "'\n", "t.cfg"));
+                + "serial = 'file:" + dir.resolve("log/serial.log") + "'\ndevice_model_override = '" + script + "'\n",
+                "t.cfg"), new DeviceModelConfig.Limits(dir.resolve("log"), false));
     }
 
     private DeviceModelLauncher launcher(Duration start) {
@@ -143,8 +145,9 @@ class DeviceModelLauncherTest {
         assertThatThrownBy(() -> l.launch(FORK, ok, dir.resolve("missing.state")))
                 .isInstanceOf(ForkRequestException.class).hasMessageContaining("not a regular file");
 
-        DeviceModelConfig noBinary = DeviceModelConfig.of(XlConfig.parse("name='f'\ntype='hvm'\nmemory=64\n"
-                + "device_model_override='" + dir.resolve("no-such-qemu") + "'", "t.cfg"));
+        // a config cannot name a missing binary (DeviceModelConfigTest); the default one can be missing
+        DeviceModelConfig noBinary = new DeviceModelConfig("f", 64, 1, 1, List.of(), List.of(), "cd", false, true,
+                dir.resolve("no-such-qemu"), List.of());
         assertThatThrownBy(() -> l.launch(FORK, noBinary, state))
                 .isInstanceOf(DeviceModelMissingException.class).hasMessageContaining("qemu-system-xen");
 
