@@ -354,7 +354,7 @@ public final class QmpClient implements AutoCloseable {
         JsonNode status = reply == null ? null : reply.get("status");
         if (status == null || !status.isTextual()) {
             throw new ProtocolViolationException(peer(), "query-status", "query-status reply from " + socket + " has no status: "
-                    + Texts.excerpt(QmpJson.text(reply), 200));
+                    + Texts.json(reply));
         }
         return status.textValue();
     }

@@ -5,7 +5,9 @@ import java.io.IOException;
 /**
  * QEMU answered a command with {@code {"error": {"class": …, "desc": …}}}. The connection stays usable.
  * The message reads like {@code QEMU refused xen-save-devices-state: GenericError: Unable to open /x: No such
- * file or directory}.
+ * file or directory}; in it the class and {@code desc} are cut short (80 and 500 characters) and their control and
+ * non-ASCII characters escaped, since they are the peer's words and the message may reach a terminal.
+ * {@link #rawClass()} and {@link #desc()} keep them verbatim.
  */
 public class QmpErrorException extends IOException {
     private static final long serialVersionUID = 1L;
@@ -16,7 +18,7 @@ public class QmpErrorException extends IOException {
     private final String desc;
 
     public QmpErrorException(String command, String rawClass, String desc) {
-        super("QEMU refused " + command + ": " + rawClass + ": " + desc);
+        super("QEMU refused " + command + ": " + Texts.excerpt(rawClass, 80) + ": " + Texts.excerpt(desc, 500));
         this.command = command;
         this.rawClass = rawClass;
         this.errorClass = QmpErrorClass.fromWire(rawClass);

@@ -35,7 +35,7 @@ sealed interface QmpMessage {
     /** Classifies {@code node}; anything that is not one of the four kinds is a protocol error. */
     static QmpMessage of(JsonNode node) throws ProtocolViolationException {
         if (node == null || !node.isObject()) {
-            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent JSON that is not an object: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent JSON that is not an object: " + Texts.json(node));
         }
         if (node.has("QMP")) {
             return new Greeting(greeting(node));
@@ -46,7 +46,7 @@ sealed interface QmpMessage {
         boolean hasReturn = node.has("return");
         boolean hasError = node.has("error");
         if (hasReturn && hasError) {
-            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a reply with both return and error: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a reply with both return and error: " + Texts.json(node));
         }
         JsonNode id = node.get("id");
         if (hasReturn) {
@@ -56,12 +56,12 @@ sealed interface QmpMessage {
             JsonNode error = node.get("error");
             JsonNode cls = error.get("class");
             if (!error.isObject() || cls == null || !cls.isTextual()) {
-                throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an error reply without a class: " + show(node));
+                throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an error reply without a class: " + Texts.json(node));
             }
             JsonNode desc = error.get("desc");
             return new Error(id, cls.textValue(), desc != null && desc.isTextual() ? desc.textValue() : "");
         }
-        throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a JSON object that is neither greeting, reply nor event: " + show(node));
+        throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a JSON object that is neither greeting, reply nor event: " + Texts.json(node));
     }
 
     private static QmpGreeting greeting(JsonNode node) throws ProtocolViolationException {
@@ -70,7 +70,7 @@ sealed interface QmpMessage {
         JsonNode caps = qmp.path("capabilities");
         if (!isInt(qemu.get("major")) || !isInt(qemu.get("minor")) || !isInt(qemu.get("micro")) || !caps.isArray()) {
             throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a malformed QMP greeting (expected QMP.version.qemu.major/minor/micro "
-                    + "and QMP.capabilities): " + show(node));
+                    + "and QMP.capabilities): " + Texts.json(node));
         }
         List<String> capabilities = new ArrayList<>();
         for (JsonNode c : caps) {
@@ -84,29 +84,17 @@ sealed interface QmpMessage {
     private static QmpEvent event(JsonNode node) throws ProtocolViolationException {
         JsonNode name = node.get("event");
         if (!name.isTextual() || name.textValue().isEmpty()) {
-            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an event without a name: " + show(node));
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent an event without a name: " + Texts.json(node));
         }
         JsonNode data = node.get("data");
         if (data == null || data.isNull()) {
             data = JsonNodeFactory.instance.objectNode();
         }
-        Instant timestamp = null;
-        JsonNode ts = node.get("timestamp");
-        if (ts != null && isLong(ts.get("seconds")) && isLong(ts.get("microseconds"))) {
-            timestamp = Instant.ofEpochSecond(ts.get("seconds").longValue(), ts.get("microseconds").longValue() * 1000);
-        }
+        Instant timestamp = QmpEventTimestamp.of(name.textValue(), node.get("timestamp"));
         return new QmpEvent(name.textValue(), data, timestamp);
     }
 
     private static boolean isInt(JsonNode n) {
         return n != null && n.isIntegralNumber() && n.canConvertToInt();
-    }
-
-    private static boolean isLong(JsonNode n) {
-        return n != null && n.isIntegralNumber() && n.canConvertToLong();
-    }
-
-    private static String show(JsonNode node) {
-        return Texts.excerpt(QmpJson.text(node), 200);
     }
 }

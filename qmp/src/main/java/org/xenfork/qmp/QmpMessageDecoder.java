@@ -52,7 +52,7 @@ final class QmpMessageDecoder extends MessageToMessageDecoder<ByteBuf> {
             }
             return node;
         } catch (JsonProcessingException e) {
-            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a line that is not JSON (" + e.getOriginalMessage() + "): "
+            throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent a line that is not JSON (" + Texts.excerpt(e.getOriginalMessage(), 200) + "): "
                     + quote(frame, start, length), e);
         } catch (IOException e) {
             throw new ProtocolViolationException(Texts.QEMU, null, "cannot read a QMP line: " + e.getMessage(), e);

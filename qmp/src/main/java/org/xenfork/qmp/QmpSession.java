@@ -197,7 +197,7 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
             }
             throw new ProtocolViolationException(peer, null, reply.id() == null
                     ? "QEMU sent a reply without an id: " + describe(reply)
-                    : "QEMU sent a reply with id " + reply.id() + ", which matches no command sent: " + describe(reply));
+                    : "QEMU sent a reply with id " + Texts.json(reply.id()) + ", which matches no command sent: " + describe(reply));
         }
         p.timer().cancel(false);
         abandoned.headMap(id).clear();
@@ -215,9 +215,9 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
 
     private static String describe(QmpMessage.Reply reply) {
         if (reply instanceof QmpMessage.Error e) {
-            return "error " + e.errorClass() + ": " + Texts.excerpt(e.desc(), 200);
+            return "error " + Texts.excerpt(e.errorClass(), 80) + ": " + Texts.excerpt(e.desc(), 200);
         }
-        return "return " + Texts.excerpt(QmpJson.text(((QmpMessage.Return) reply).value()), 200);
+        return "return " + Texts.json(((QmpMessage.Return) reply).value());
     }
 
     @Override

@@ -44,7 +44,11 @@ final class Texts {
         return s.endsWith(".") ? s.substring(0, s.length() - 1) : s;
     }
 
-    /** The first {@code max} characters of {@code text} with control and non-ASCII characters escaped. */
+    /**
+     * The first {@code max} characters of {@code text} with control and non-ASCII characters escaped ({@code \x1b},
+     * {@code \u20ac}): what a peer sent may go into a message only this way, so that it can neither run on without
+     * end nor drive the terminal the message is printed on.
+     */
     static String excerpt(CharSequence text, int max) {
         StringBuilder sb = new StringBuilder();
         int n = Math.min(text.length(), max);
@@ -52,13 +56,20 @@ final class Texts {
             char c = text.charAt(i);
             if (c >= 0x20 && c < 0x7f) {
                 sb.append(c);
+            } else if (c <= 0xff) {
+                sb.append(String.format(java.util.Locale.ROOT, "\\x%02x", (int) c));
             } else {
-                sb.append(String.format(java.util.Locale.ROOT, "\\x%02x", (int) c & 0xff));
+                sb.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
             }
         }
         if (text.length() > max) {
             sb.append("… (").append(text.length()).append(" characters)");
         }
         return sb.toString();
+    }
+
+    /** {@code node} as compact JSON for a message: an {@link #excerpt} of 200 characters. */
+    static String json(com.fasterxml.jackson.databind.JsonNode node) {
+        return excerpt(QmpJson.text(node), 200);
     }
 }

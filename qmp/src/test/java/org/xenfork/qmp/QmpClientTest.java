@@ -470,6 +470,47 @@ class QmpClientTest {
         assertThat(events.poll(50, TimeUnit.MILLISECONDS)).isNull();
     }
 
+    /** Issue 16, item 7: an event timestamp out of range ended the session with DateTimeException. */
+    @Test
+    void anEventWhoseTimestampIsOutOfRangeIsDeliveredWithoutOneAndTheSessionGoesOn() throws Exception {
+        QmpClient c = connect();
+        BlockingQueue<QmpEvent> events = new LinkedBlockingQueue<>();
+        c.addEventListener(events::add);
+        ObjectNode far = FakeQmpServer.event("RESUME", null);
+        ((ObjectNode) far.get("timestamp")).put("seconds", Long.MAX_VALUE).put("microseconds", 0);
+        fake.inject("query-status", new Fault.EventsBefore(List.of(far, FakeQmpServer.event("STOP", null))));
+        assertThat(c.queryStatus(T)).isEqualTo("prelaunch");
+        QmpEvent resume = events.poll(5, TimeUnit.SECONDS);
+        assertThat(resume).isNotNull();
+        assertThat(resume.name()).isEqualTo("RESUME");
+        assertThat(resume.timestamp()).isNull();
+        QmpEvent stop = events.poll(5, TimeUnit.SECONDS);
+        assertThat(stop.name()).isEqualTo("STOP");
+        assertThat(stop.timestamp()).isNotNull();
+        assertThat(c.isOpen()).isTrue();
+        assertThat(c.queryStatus(T)).isEqualTo("prelaunch");
+    }
+
+    /**
+     * Found by QmpRepliesFuzzTest: the id of a reply that matched no command went into the message as Jackson
+     * prints it, a lone surrogate (or a megabyte of id) included.
+     */
+    @Test
+    void aReplyWithAForeignIdIsQuotedEscapedAndShort() throws Exception {
+        QmpClient c = connect();
+        fake.inject("query-status", new Fault.RawReply("{\"return\": [{}], \"id\": \"é\\\\é-\\udfff\"}"));
+        assertThatThrownBy(() -> c.queryStatus(T))
+                .isInstanceOf(ProtocolViolationException.class)
+                .hasMessageEndingWith("QEMU sent a reply with id \"\\xe9\\\\\\xe9-\\uDFFF\", which matches no command sent: "
+                        + "return [{}]");
+        QmpClient d = connect();
+        fake.inject("query-status", new Fault.RawReply("{\"return\": {}, \"id\": \"" + "i".repeat(500_000) + "\"}"));
+        Throwable e = catchThrowable(() -> d.queryStatus(T));
+        assertThat(e).isInstanceOf(ProtocolViolationException.class)
+                .hasMessageContaining("QEMU sent a reply with id \"" + "i".repeat(199) + "… (500002 characters), which matches no command sent");
+        assertThat(e.getMessage()).hasSizeLessThan(1000);
+    }
+
     @Test
     void manyEventsArriveAllAndInOrder() throws Exception {
         QmpClient c = connect(QmpOptions.DEFAULTS.withEventQueueCapacity(10_000));

@@ -71,6 +71,68 @@ class QmpMessageTest {
         assertThat(e.data().get("reason").textValue()).isEqualTo("host-qmp-quit");
     }
 
+    private static QmpEvent eventWith(String timestamp) throws ProtocolViolationException {
+        return ((QmpMessage.Event) parse("{\"event\": \"RESUME\", \"timestamp\": " + timestamp + "}")).event();
+    }
+
+    /**
+     * Issue 16, item 7: a timestamp out of Instant's range ended the session with a DateTimeException. Such an event
+     * is kept, without a timestamp; so is one whose microseconds would overflow (the fuzzer's find: an instant in
+     * 2023 from microseconds of -2^63) and every other timestamp that is no instant.
+     */
+    @Test
+    void anEventWhoseTimestampIsNoInstantIsKeptWithoutOne() throws Exception {
+        assertThat(eventWith("{\"seconds\": 9223372036854775807, \"microseconds\": 0}").timestamp()).isNull();
+        assertThat(eventWith("{\"seconds\": 1700000090, \"microseconds\": -9223372036854775808}").timestamp()).isNull();
+        for (String ts : new String[] {
+                "{\"seconds\": -9223372036854775808, \"microseconds\": -1}", // an ArithmeticException once
+                "{\"seconds\": 31556889864403200, \"microseconds\": 0}", // Instant.MAX's second + 1
+                "{\"seconds\": -31557014167219200, \"microseconds\": -1}", // just before Instant.MIN
+                "{\"seconds\": 1700000000, \"microseconds\": 1000000}",
+                "{\"seconds\": 1700000000, \"microseconds\": -1000000}",
+                "{\"seconds\": -1, \"microseconds\": -1}", // older QEMU: could not read the clock
+                "{\"seconds\": 9223372036854775808, \"microseconds\": 0}",
+                "{\"seconds\": 1700000000.5, \"microseconds\": 0}",
+                "{\"seconds\": \"1700000000\", \"microseconds\": 0}",
+                "{\"seconds\": 1700000000}",
+                "[1700000000, 0]",
+                "null"}) {
+            QmpEvent e = eventWith(ts);
+            assertThat(e.name()).isEqualTo("RESUME");
+            assertThat(e.timestamp()).as(ts).isNull();
+        }
+        assertThat(((QmpMessage.Event) parse("{\"event\": \"RESUME\"}")).event().timestamp()).isNull();
+    }
+
+    @Test
+    void everyTimestampThatIsAnInstantIsKept() throws Exception {
+        // QEMU's C remainder: 1.5 s before 1970 is seconds -1, microseconds -500000.
+        assertThat(eventWith("{\"seconds\": -1, \"microseconds\": -500000}").timestamp()).isEqualTo(Instant.ofEpochMilli(-1500));
+        assertThat(eventWith("{\"seconds\": 0, \"microseconds\": 0}").timestamp()).isEqualTo(Instant.EPOCH);
+        assertThat(eventWith("{\"seconds\": 31556889864403199, \"microseconds\": 999999}").timestamp())
+                .isEqualTo(Instant.MAX.minusNanos(999));
+        assertThat(eventWith("{\"seconds\": -31557014167219200, \"microseconds\": 0}").timestamp()).isEqualTo(Instant.MIN);
+    }
+
+    /**
+     * Found by QmpRepliesFuzzTest: Jackson's own words quote the bytes it choked on, control characters included,
+     * and went into the message as they were; and a QMP error's class and desc went into QmpErrorException's message
+     * as QEMU sent them. A hostile peer's bytes reach a message only escaped and cut short.
+     */
+    @Test
+    void refusalsQuoteThePeerEscapedAndShort() {
+        assertThatThrownBy(() -> parse("fa\u0016se"))
+                .isInstanceOf(ProtocolViolationException.class)
+                .hasMessage("QEMU sent a line that is not JSON (Unrecognized token 'fa\\x16se': was expecting (JSON String, "
+                        + "Number, Array, Object or token 'null', 'true' or 'false')): \"fa\\x16se\"");
+        QmpErrorException e = new QmpErrorException("qmp_capabilities", "DeviceNotFound\u001b[2J", "7\u009b\u009b" + "x".repeat(1000));
+        assertThat(e.getMessage()).isEqualTo("QEMU refused qmp_capabilities: DeviceNotFound\\x1b[2J: 7\\x9b\\x9b" + "x".repeat(497)
+                + "… (1003 characters)");
+        assertThat(e.desc()).isEqualTo("7\u009b\u009b" + "x".repeat(1000));
+        assertThat(e.rawClass()).isEqualTo("DeviceNotFound\u001b[2J");
+        assertThat(Texts.excerpt("€\udfff😀", 10)).isEqualTo("\\u20ac\\udfff\\ud83d\\ude00");
+    }
+
     @Test
     void whatIsNotOneOfTheFourKindsIsAProtocolError() {
         assertThatThrownBy(() -> parse("[1,2]")).isInstanceOf(ProtocolViolationException.class).hasMessageContaining("not an object");

@@ -46,7 +46,8 @@ import java.util.function.Function;
  *
  * <p>Fault injection: {@link #greeting(String)} changes or suppresses the greeting; {@link #inject} queues
  * one-shot faults for the next command (of a given name, or any); {@link #sendEvent} sends an event at any
- * time between replies. Every command received is logged ({@link #received()}).
+ * time between replies. Every command received is logged ({@link #received()}). {@link #script} makes it a
+ * hostile QEMU that says what it is given whatever the client sends.
  */
 public final class FakeQmpServer implements AutoCloseable {
 
@@ -138,6 +139,7 @@ public final class FakeQmpServer implements AutoCloseable {
     private final Map<String, Function<JsonNode, JsonNode>> handlers = new ConcurrentHashMap<>();
     private volatile String greeting = QEMU_7_2_GREETING;
     private volatile byte[] rawGreeting;
+    private volatile List<byte[]> script;
     private volatile boolean closed;
 
     private FakeQmpServer(Path socket, ServerSocketChannel server) {
@@ -173,6 +175,22 @@ public final class FakeQmpServer implements AutoCloseable {
         this.rawGreeting = bytes.clone();
         return this;
     }
+
+    /**
+     * A hostile QEMU for connections accepted from now on (null: back to QMP), in place of the greeting and of
+     * every reply: the first segment at once, each next one when the client has sent one more command — or when
+     * it has sent none for {@link #SCRIPT_PATIENCE}, since a client whose reply the script left out waits rather
+     * than sends — and after the last one the end of the stream. The client's commands themselves are read and
+     * ignored until it hangs up. A client numbers its commands 1, 2, … ({@code qmp_capabilities} first), which is
+     * how a script can answer them.
+     */
+    public FakeQmpServer script(List<byte[]> segments) {
+        this.script = segments == null ? null : segments.stream().map(byte[]::clone).toList();
+        return this;
+    }
+
+    /** How long a {@link #script} waits for the client's next command before it goes on without it. */
+    public static final Duration SCRIPT_PATIENCE = Duration.ofMillis(100);
 
     /** Adds or replaces a command: {@code handler} gets the arguments (an empty object if none) and returns the {@code return} value. */
     public FakeQmpServer handle(String command, Function<JsonNode, JsonNode> handler) {
@@ -278,6 +296,11 @@ public final class FakeQmpServer implements AutoCloseable {
 
     private void serve(Conn c) {
         try {
+            List<byte[]> hostile = script;
+            if (hostile != null) {
+                play(c, hostile);
+                return;
+            }
             byte[] raw = rawGreeting;
             String line = greeting;
             if (raw != null) {
@@ -299,6 +322,36 @@ public final class FakeQmpServer implements AutoCloseable {
             // The client went away, or sent something a real QEMU would choke on: drop the connection.
         } finally {
             c.close();
+        }
+    }
+
+    /** {@link #script}: the segments, each after one more command (or the patience) and then the end of the stream. */
+    private void play(Conn c, List<byte[]> segments) throws IOException {
+        java.util.concurrent.Semaphore commands = new java.util.concurrent.Semaphore(0);
+        Thread reader = new Thread(() -> {
+            try (MappingIterator<JsonNode> in = JSON.readerFor(JsonNode.class)
+                    .readValues(JSON.getFactory().createParser(Channels.newInputStream(c.channel)))) {
+                while (in.hasNextValue()) {
+                    in.nextValue();
+                    commands.release();
+                }
+            } catch (IOException | RuntimeException e) {
+                // the client hung up, or sent what is no command: the script goes on regardless
+            }
+        }, "fake-qmp-script-reader " + socket);
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            for (int i = 0; i < segments.size(); i++) {
+                if (i > 0) {
+                    commands.tryAcquire(SCRIPT_PATIENCE.toNanos(), TimeUnit.NANOSECONDS);
+                }
+                c.write(segments.get(i));
+            }
+            c.channel.shutdownOutput();
+            reader.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -195,7 +195,7 @@ final class XsConnection implements AutoCloseable {
             while (true) {
                 XsMessage message = XsMessageCodec.read(transport);
                 if (message.type() == XsMessageType.WATCH_EVENT) {
-                    watches.deliver(watchEvent(message));
+                    watches.deliver(watchEvent(peer(), message));
                     continue;
                 }
                 CompletableFuture<XsMessage> reply = pending.remove(message.reqId());
@@ -210,10 +210,11 @@ final class XsConnection implements AutoCloseable {
         }
     }
 
-    private XsWatchEvent watchEvent(XsMessage message) throws ProtocolViolationException {
+    /** {@code path\0token\0}; {@code peer} names xenstored in the error. */
+    static XsWatchEvent watchEvent(String peer, XsMessage message) throws ProtocolViolationException {
         var strings = XsPayload.splitStrings(message.payload());
         if (strings.size() < 2) {
-            throw new ProtocolViolationException(peer(), null, "XS_WATCH_EVENT without path and token: " + message);
+            throw new ProtocolViolationException(peer, null, "XS_WATCH_EVENT without path and token: " + message);
         }
         return new XsWatchEvent(strings.get(0), strings.get(1));
     }

@@ -72,22 +72,27 @@ public record XsPermission(Access access, int domid) {
      */
     public static XsPermission parse(String s) {
         if (s == null || s.length() < 2) {
-            throw new IllegalArgumentException("not a xenstore permission: " + s);
+            throw new IllegalArgumentException("not a xenstore permission: " + quote(s));
         }
         Access access = Access.fromLetter(s.charAt(0));
         if (access == null) {
-            throw new IllegalArgumentException("not a xenstore permission (want n, r, w or b first): " + s);
+            throw new IllegalArgumentException("not a xenstore permission (want n, r, w or b first): " + quote(s));
         }
         String digits = s.substring(1);
         if (!digits.chars().allMatch(c -> c >= '0' && c <= '9') || digits.length() > 5
                 || (digits.length() > 1 && digits.charAt(0) == '0')) {
-            throw new IllegalArgumentException("not a xenstore permission (bad domid): " + s);
+            throw new IllegalArgumentException("not a xenstore permission (bad domid): " + quote(s));
         }
         int domid = Integer.parseInt(digits);
         if (domid > DOMID_MAX) {
-            throw new IllegalArgumentException("not a xenstore permission (domid above " + DOMID_MAX + "): " + s);
+            throw new IllegalArgumentException("not a xenstore permission (domid above " + DOMID_MAX + "): " + quote(s));
         }
         return new XsPermission(access, domid);
+    }
+
+    /** {@code s} for a message: it may come from xenstored, so escaped and cut short (XsPayload.printable). */
+    private static String quote(String s) {
+        return s == null ? "null" : XsPayload.printable(s.getBytes(java.nio.charset.StandardCharsets.UTF_8), 40);
     }
 
     /** The wire form, e.g. {@code "r5"}. */

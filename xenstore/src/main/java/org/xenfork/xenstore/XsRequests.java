@@ -143,7 +143,8 @@ final class XsRequests implements XenstoreOperations {
                     throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART " + path + " at offset " + children.size() + " returned nothing");
                 }
                 if (children.size() + pieceLength > DIRECTORY_MAX_BYTES) {
-                    throw new IOException("XS_DIRECTORY_PART " + path + ": children list exceeds " + DIRECTORY_MAX_BYTES + " bytes");
+                    throw new ProtocolViolationException(connection.peer(), "XS_DIRECTORY_PART " + path, "XS_DIRECTORY_PART " + path
+                            + ": the children list runs past " + DIRECTORY_MAX_BYTES + " bytes (XsRequests.DIRECTORY_MAX_BYTES) without its end");
                 }
                 children.write(reply, nul + 1, pieceLength);
                 // Complete when the list ends in the extra NUL: "\0" alone (no children) or "...\0\0".

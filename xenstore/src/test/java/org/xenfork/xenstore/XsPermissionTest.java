@@ -32,6 +32,14 @@ class XsPermissionTest {
                 .hasMessageContaining("permission");
     }
 
+    /** What is parsed may come from xenstored (XsRepliesFuzzTest found an escape sequence in a message). */
+    @Test
+    void aRefusalQuotesTheTextEscapedAndShort() {
+        assertThatThrownBy(() -> XsPermission.parse("\u001b[2J")).hasMessage("not a xenstore permission (want n, r, w or b first): \"\\x1b[2J\"");
+        assertThatThrownBy(() -> XsPermission.parse("r" + "9".repeat(100)))
+                .hasMessage("not a xenstore permission (bad domid): \"r" + "9".repeat(39) + "\"... (101 bytes)");
+    }
+
     @Test
     void domidMustFitDomidT() {
         assertThatThrownBy(() -> XsPermission.read(-1)).hasMessage("domid -1 outside 0..65535");
