@@ -113,7 +113,9 @@ public final class QmpClient implements AutoCloseable {
         checkSocket(path);
         EventLoopGroup group = QmpEventLoop.acquire();
         EventDispatcher<QmpEvent> events = new EventDispatcher<>("QMP events from " + path,
-                EVENTS_THREAD_PREFIX + path, options.eventQueueCapacity(), "QmpOptions.eventQueueCapacity");
+                EVENTS_THREAD_PREFIX + path, options.eventQueueCapacity(), "QmpOptions.eventQueueCapacity",
+                QmpOptions.EVENT_QUEUE_MESSAGES * (long) options.maxMessageBytes(),
+                QmpOptions.EVENT_QUEUE_MESSAGES + " × QmpOptions.maxMessageBytes");
         QmpSession session = new QmpSession(path.toString(), options.maxMessageBytes(), options.maxInFlight(), events,
                 deadline);
         ChannelFuture connecting;

@@ -18,7 +18,8 @@ sealed interface QmpMessage {
     record Greeting(QmpGreeting greeting) implements QmpMessage {
     }
 
-    record Event(QmpEvent event) implements QmpMessage {
+    /** An event, and the bytes its line took (what it weighs in the queue for listeners). */
+    record Event(QmpEvent event, int lineBytes) implements QmpMessage {
     }
 
     /** A reply; {@code id} is what QEMU echoed, or null if the reply carried none. */
@@ -32,8 +33,11 @@ sealed interface QmpMessage {
     record Error(JsonNode id, String errorClass, String desc) implements Reply {
     }
 
-    /** Classifies {@code node}; anything that is not one of the four kinds is a protocol error. */
-    static QmpMessage of(JsonNode node) throws ProtocolViolationException {
+    /**
+     * Classifies {@code node}, parsed from a line of {@code lineBytes} bytes; anything that is not one of the four
+     * kinds is a protocol error.
+     */
+    static QmpMessage of(JsonNode node, int lineBytes) throws ProtocolViolationException {
         if (node == null || !node.isObject()) {
             throw new ProtocolViolationException(Texts.QEMU, null, "QEMU sent JSON that is not an object: " + Texts.json(node));
         }
@@ -41,7 +45,7 @@ sealed interface QmpMessage {
             return new Greeting(greeting(node));
         }
         if (node.has("event")) {
-            return new Event(event(node));
+            return new Event(event(node), lineBytes);
         }
         boolean hasReturn = node.has("return");
         boolean hasError = node.has("error");

@@ -28,7 +28,8 @@ final class QmpMessageDecoder extends MessageToMessageDecoder<ByteBuf> {
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf frame, List<Object> out) throws IOException {
         if (!isBlank(frame)) {
-            out.add(QmpMessage.of(parse(frame)));
+            int lineBytes = frame.readableBytes();
+            out.add(QmpMessage.of(parse(frame), lineBytes));
         }
     }
 

@@ -179,7 +179,7 @@ final class QmpSession extends SimpleChannelInboundHandler<QmpMessage> {
         }
         if (message instanceof QmpMessage.Event e) {
             try {
-                events.deliver(e.event());
+                events.deliver(e.event(), e.lineBytes());
             } catch (IOException overflow) {
                 fail(new ConnectionClosedException(peer, null, "the QMP connection on " + socket + " failed: "
                         + overflow.getMessage(), overflow));

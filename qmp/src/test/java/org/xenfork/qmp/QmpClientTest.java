@@ -594,6 +594,37 @@ class QmpClientTest {
         }
     }
 
+    @Test
+    void aBlockedListenerBehindFewHugeEventsFailsTheConnectionAtTheByteBound() throws Exception {
+        // 4 KiB lines: the queue may hold 4 × 4 KiB of them, far fewer than its 1024 events.
+        QmpClient c = connect(QmpOptions.DEFAULTS.withMaxMessageBytes(4096));
+        CountDownLatch release = new CountDownLatch(1);
+        c.addEventListener(e -> {
+            try {
+                release.await();
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            ObjectNode big = JsonNodeFactory.instance.objectNode().put("pad", "x".repeat(3000));
+            for (int i = 0; i < 20; i++) {
+                fake.sendEvent("HUGE", big);
+            }
+            Throwable e = catchThrowable(() -> {
+                for (int i = 0; i < 100; i++) {
+                    c.queryStatus(T);
+                    Thread.sleep(10);
+                }
+            });
+            assertThat(e).isInstanceOf(ConnectionClosedException.class)
+                    .hasMessageContaining("4 × QmpOptions.maxMessageBytes = 16384")
+                    .hasMessageContaining("a listener is too slow or blocked");
+        } finally {
+            release.countDown();
+        }
+    }
+
     // ---- close ----
 
     @Test

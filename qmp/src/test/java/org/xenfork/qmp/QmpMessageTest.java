@@ -3,6 +3,7 @@ package org.xenfork.qmp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -13,7 +14,8 @@ import org.xenfork.wire.ProtocolViolationException;
 class QmpMessageTest {
 
     private static QmpMessage parse(String line) throws ProtocolViolationException {
-        return QmpMessage.of(QmpMessageDecoder.parse(Unpooled.copiedBuffer(line, StandardCharsets.UTF_8)));
+        ByteBuf bytes = Unpooled.copiedBuffer(line, StandardCharsets.UTF_8);
+        return QmpMessage.of(QmpMessageDecoder.parse(bytes), bytes.writerIndex());
     }
 
     @Test

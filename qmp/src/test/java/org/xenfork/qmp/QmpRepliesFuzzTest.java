@@ -65,7 +65,7 @@ class QmpRepliesFuzzTest {
     /** Events the session decodes go through a dispatcher like a client's; the listener checks them. */
     private static final List<String> BAD_EVENTS = new CopyOnWriteArrayList<>();
     private static final EventDispatcher<QmpEvent> EVENTS = new EventDispatcher<>("fuzzed QMP events", "qmp-fuzz-events",
-            1 << 16, "test");
+            1 << 16, "test", Long.MAX_VALUE, "test");
 
     static {
         EVENTS.subscribe(e -> {
@@ -145,7 +145,7 @@ class QmpRepliesFuzzTest {
     private static void decodeAlone(byte[] line, Supplier<String> describe) {
         QmpMessage m;
         try {
-            m = QmpMessage.of(QmpMessageDecoder.parse(Unpooled.wrappedBuffer(line)));
+            m = QmpMessage.of(QmpMessageDecoder.parse(Unpooled.wrappedBuffer(line)), line.length);
         } catch (ProtocolViolationException e) {
             assertAllowed(e, describe);
             seen("ProtocolViolationException");

@@ -7,6 +7,7 @@ import java.util.Objects;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -19,8 +20,10 @@ import java.util.function.Consumer;
  * exception from one is logged and delivery goes on, to it and to the others. An event read while nobody
  * listens is not kept, and events still queued for a listener that unsubscribed are not given to it.
  *
- * <p>Policy when listeners fall behind: the queue holds {@code capacity} events. {@link #deliver} never
- * blocks the reading thread; when the queue is full it throws, and the connection owning this dispatcher
+ * <p>Policy when listeners fall behind: the queue holds {@code capacity} events, and at most {@code maxBytes}
+ * of the peer's bytes (each event weighs what its message took on the wire: a parsed message can take many
+ * times its text in heap, so a count alone would let a peer that sends few, huge events pin gigabytes).
+ * {@link #deliver} never blocks the reading thread; when either bound is reached it throws, and the connection owning this dispatcher
  * must then fail (the xenstore and QMP clients close the connection, and callers see the message). Dropping
  * events silently would break whoever waits for one; queueing without limit would let a peer that can make
  * events fire (a guest writing its own xenstore nodes fires dom0's watches) grow dom0's heap without bound.
@@ -33,11 +36,18 @@ public final class EventDispatcher<E> implements AutoCloseable {
     private record Registration<E>(Consumer<? super E> listener) {
     }
 
+    private record Queued<E>(E event, int bytes) {
+    }
+
     private final String events;
     private final String threadName;
     private final String capacitySetting;
     private final int capacity;
-    private final BlockingQueue<E> queue;
+    private final long maxBytes;
+    private final String maxBytesSetting;
+    /** Bytes of the events in {@link #queue}: added by the one reading thread, taken off by the delivering one. */
+    private final AtomicLong queuedBytes = new AtomicLong();
+    private final BlockingQueue<Queued<E>> queue;
     private final List<Registration<E>> listeners = new CopyOnWriteArrayList<>();
     private Thread thread; // guarded by this
     private volatile boolean closed;
@@ -48,11 +58,19 @@ public final class EventDispatcher<E> implements AutoCloseable {
      * @param capacity events that may wait for listeners
      * @param capacitySetting where {@code capacity} is set, for the overflow message:
      *        {@code QmpOptions.eventQueueCapacity}
+     * @param maxBytes the most bytes (as read from the peer) the waiting events may weigh together
+     * @param maxBytesSetting where {@code maxBytes} comes from, for the overflow message
      */
-    public EventDispatcher(String events, String threadName, int capacity, String capacitySetting) {
+    public EventDispatcher(String events, String threadName, int capacity, String capacitySetting, long maxBytes,
+            String maxBytesSetting) {
         if (capacity < 1) {
             throw new IllegalArgumentException("capacity must be positive: " + capacity);
         }
+        if (maxBytes < 1) {
+            throw new IllegalArgumentException("maxBytes must be positive: " + maxBytes);
+        }
+        this.maxBytes = maxBytes;
+        this.maxBytesSetting = Objects.requireNonNull(maxBytesSetting, "maxBytesSetting");
         this.events = Objects.requireNonNull(events, "events");
         this.threadName = Objects.requireNonNull(threadName, "threadName");
         this.capacitySetting = Objects.requireNonNull(capacitySetting, "capacitySetting");
@@ -84,24 +102,36 @@ public final class EventDispatcher<E> implements AutoCloseable {
     /**
      * Queues {@code event} for the listeners; called by the connection's reading thread. Never blocks.
      *
-     * @throws IOException if {@code capacity} events are already waiting: a listener is too slow or blocked,
-     *         and the caller must fail its connection (see the class comment)
+     * @param bytes what the event's message took on the wire
+     * @throws IOException if {@code capacity} events, or {@code maxBytes} of them, are already waiting: a listener
+     *         is too slow or blocked, and the caller must fail its connection (see the class comment)
      */
-    public void deliver(E event) throws IOException {
+    public void deliver(E event, int bytes) throws IOException {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("an event cannot weigh " + bytes + " bytes");
+        }
         if (listeners.isEmpty() || closed) {
             return;
         }
-        if (!queue.offer(event)) {
+        long waiting = queuedBytes.get();
+        if (waiting + bytes > maxBytes) {
+            throw new IOException(events + " of " + waiting + " bytes are waiting for listeners and the next is " + bytes
+                    + " bytes (" + maxBytesSetting + " = " + maxBytes + "); a listener is too slow or blocked");
+        }
+        if (!queue.offer(new Queued<>(event, bytes))) {
             throw new IOException(capacity + " " + events + " are waiting for listeners (" + capacitySetting + " = "
                     + capacity + "); a listener is too slow or blocked");
         }
+        queuedBytes.addAndGet(bytes);
     }
 
     private void run() {
         while (!closed) {
             E event;
             try {
-                event = queue.take();
+                Queued<E> next = queue.take();
+                queuedBytes.addAndGet(-next.bytes());
+                event = next.event();
             } catch (InterruptedException e) {
                 return; // close()
             }

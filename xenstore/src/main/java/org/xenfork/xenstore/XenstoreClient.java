@@ -96,7 +96,10 @@ public final class XenstoreClient implements XenstoreOperations, AutoCloseable {
 
     private XenstoreClient(XsTransport transport, Duration timeout) {
         this.watches = new EventDispatcher<>("xenstore watch events from " + transport.describe(),
-                "xenstore-watch " + transport.describe(), WATCH_QUEUE_CAPACITY, "XenstoreClient.WATCH_QUEUE_CAPACITY");
+                "xenstore-watch " + transport.describe(), WATCH_QUEUE_CAPACITY, "XenstoreClient.WATCH_QUEUE_CAPACITY",
+                // a watch event's payload is bounded by xs_wire.h, so the count alone bounds the bytes
+                (long) WATCH_QUEUE_CAPACITY * (XsWire.HEADER_SIZE + XsWire.PAYLOAD_MAX),
+                "WATCH_QUEUE_CAPACITY × the largest xenstore message");
         this.watches.subscribe(this::route);
         this.connection = new XsConnection(transport, timeout, watches);
         this.requests = new XsRequests(connection, 0);

@@ -195,7 +195,7 @@ final class XsConnection implements AutoCloseable {
             while (true) {
                 XsMessage message = XsMessageCodec.read(transport);
                 if (message.type() == XsMessageType.WATCH_EVENT) {
-                    watches.deliver(watchEvent(peer(), message));
+                    watches.deliver(watchEvent(peer(), message), message.length());
                     continue;
                 }
                 CompletableFuture<XsMessage> reply = pending.remove(message.reqId());

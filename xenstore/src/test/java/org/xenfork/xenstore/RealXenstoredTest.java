@@ -283,7 +283,7 @@ class RealXenstoredTest {
                 .hasRootCauseMessage("XS_DIRECTORY header announces 11200 payload bytes, more than XENSTORE_PAYLOAD_MAX (4096)");
         assertThat(cliExitCode("xenstore-list", base)).as("xenstore-list exit code").isNotZero();
 
-        XsConnection raw = new XsConnection(UnixSocketTransport.connect(socket), TIMEOUT, new EventDispatcher<>("raw events", "raw-events", 8, "test"));
+        XsConnection raw = new XsConnection(UnixSocketTransport.connect(socket), TIMEOUT, new EventDispatcher<>("raw events", "raw-events", 8, "test", Long.MAX_VALUE, "test"));
         try {
             XsMessage reply = raw.call(XsMessageType.DIRECTORY_PART, 0, XsPayload.strings(base, "0"), base);
             assertThat(reply.type()).isEqualTo(XsMessageType.ERROR);
