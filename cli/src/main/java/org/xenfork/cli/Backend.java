@@ -8,6 +8,7 @@ import java.util.function.Consumer;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.Forker;
+import org.xenfork.fork.StopRequest;
 import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.HypercallObserver;
@@ -29,6 +30,7 @@ abstract class Backend implements AutoCloseable {
 
     private Privcmd privcmd;
     private Hypervisor hypervisor;
+    private StopRequest stop = new StopRequest();
 
     /** The backend the global options name, opened, with the trace or dry run they ask for. */
     static Backend open(XenforkCommand root, PrintWriter err) {
@@ -37,6 +39,7 @@ abstract class Backend implements AutoCloseable {
                 root.dryRun ? ", dry run" : "");
         XenRelease forced = root.xen == null ? null : XenRelease.parse(root.xen);
         boolean show = root.trace || root.dryRun;
+        b.stop = root.signals.request();
         return b.connect(forced, show ? new HypercallTrace(err) : null, root.dryRun);
     }
 
@@ -79,9 +82,12 @@ abstract class Backend implements AutoCloseable {
     void stopDeviceModel(int domid, PrintWriter err, DeviceModelLauncher.Settings settings) {
     }
 
-    /** The fork workflows over this backend; what they tell the user goes to {@code err}. */
+    /**
+     * The fork workflows over this backend; what they tell the user goes to {@code err}. They stop at
+     * their next safe point on a signal once the command has {@linkplain SignalStop#install installed} its hook.
+     */
     Forker forker(PrintWriter err) {
-        return new Forker(hypervisor, names(), notices(err));
+        return new Forker(hypervisor, names(), notices(err), stop);
     }
 
     /** What the library tells the user, as a line on {@code err}. */

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import org.xenfork.fork.StopRequest;
+import org.xenfork.fork.StoppedException;
 import org.xenfork.fork.devicemodel.DeviceModel;
 import org.xenfork.fork.devicemodel.DeviceModelArgs;
 import org.xenfork.fork.devicemodel.DeviceModelConfig;
@@ -29,6 +31,9 @@ import picocli.CommandLine.Spec;
             "QEMU gets libxl's QMP socket and xenstore keys, so xl unpause and xl destroy work on the fork.",
             "The fork runs once its QEMU does, unless -p. If QEMU does not come up it is killed, its keys are removed,",
             "and the error quotes its log; the fork stays as it was.",
+            "On SIGINT (Ctrl-C), SIGTERM or SIGHUP before QEMU is up, QEMU is killed and its keys removed",
+            "in the same way; after, the launch is finished. --json then adds interrupted: true (dm is null",
+            "when QEMU was stopped). Exit code 128 + the signal: 130, 143, 129.",
             "Example:",
             "  xenfork fork-launch-dm -C fork.cfg -Q parent.state 7"})
 final class ForkLaunchDmCommand implements Runnable {
@@ -71,9 +76,18 @@ final class ForkLaunchDmCommand implements Runnable {
                         root.deviceModels.runDir())) + " < " + request.saveFile());
                 return;
             }
-            DeviceModel dm = request.forks(b, root, err).launch(f, request.config(), request.saveFile(), paused);
+            StopRequest stop = root.signals.install(err);
+            DeviceModel dm;
+            try {
+                dm = request.forks(b, root, err).launch(f, request.config(), request.saveFile(), paused);
+            } catch (StoppedException e) {
+                if (root.json) {
+                    spec.commandLine().getOut().println(json(f, null, true));
+                }
+                throw e;
+            }
             if (root.json) {
-                spec.commandLine().getOut().println(json(dm));
+                spec.commandLine().getOut().println(json(f, dm, stop.requested()));
             } else {
                 spec.commandLine().getOut().println(f);
             }
@@ -82,9 +96,20 @@ final class ForkLaunchDmCommand implements Runnable {
         }
     }
 
-    static ObjectNode json(DeviceModel dm) {
-        ObjectNode o = AbiCommand.JSON.createObjectNode().put("domid", dm.domid());
-        o.putObject("dm").put("pid", dm.pid()).put("qmp", dm.qmp().toString()).put("log", dm.log().toString());
+    /**
+     * {@code {"domid", "dm": {"pid", "qmp", "log"}}}; once a signal asked the command to stop, also
+     * {@code "interrupted": true}, with {@code "dm": null} if QEMU was stopped before it was up.
+     */
+    static ObjectNode json(int domid, DeviceModel dm, boolean interrupted) {
+        ObjectNode o = AbiCommand.JSON.createObjectNode().put("domid", domid);
+        if (dm == null) {
+            o.putNull("dm");
+        } else {
+            o.putObject("dm").put("pid", dm.pid()).put("qmp", dm.qmp().toString()).put("log", dm.log().toString());
+        }
+        if (interrupted) {
+            o.put("interrupted", true);
+        }
         return o;
     }
 }

@@ -1,6 +1,7 @@
 package org.xenfork.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -9,6 +10,9 @@ import java.util.List;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
+import org.xenfork.fork.StopRequest;
+import org.xenfork.fork.StoppedException;
+import org.xenfork.fork.Undo;
 import org.xenfork.fork.VmFork;
 import org.xenfork.fork.devicemodel.DeviceModelConfig;
 import org.xenfork.privcmd.Domid;
@@ -33,6 +37,11 @@ import picocli.CommandLine.Spec;
             "--launch-dm yes forks the paused parent and starts the fork's QEMU with the device state saved from",
             "the parent (-Q, see save-devices-state) and an xl config for it (-C, see fork-launch-dm); if QEMU",
             "fails, the fork is destroyed. --launch-dm late does the second half for an existing fork.",
+            "On SIGINT (Ctrl-C), SIGTERM or SIGHUP xenfork stops at the next safe point: a fork whose",
+            "domain exists is finished (one waiting for its QEMU is rolled back: QEMU killed, keys removed,",
+            "fork destroyed), the forks made are kept and printed, and the parent stays paused (unpaused",
+            "again only if no fork was made and xenfork had paused it). --json then prints {interrupted:",
+            "true, forks: [...], parent, parent_paused}. Exit code 128 + the signal: 130, 143, 129.",
             "Examples:",
             "  F=$(xenfork fork-vm -p --block-interrupts 5)",
             "  xenfork fork-vm --count 3 --name fuzz 5",
@@ -119,17 +128,19 @@ final class ForkVmCommand implements Runnable {
             throw new UsageException("--name: " + e.getMessage());
         }
         DomainArgument arg = DomainArgument.parse(parent, "fork");
+        StopRequest stop = root.signals.install(err);
         try (Backend b = Backend.open(root, err)) {
             int p = arg.resolve(b);
             if (name != null && !root.dryRun) {
                 b.requireNames();
             }
             if (dm != null) {
-                forkWithDeviceModel(b, p, options, dm, out, err);
+                forkWithDeviceModel(b, p, options, dm, out, err, stop);
                 return;
             }
             Forker forker = b.forker(err);
             List<VmFork> made = new ArrayList<>();
+            List<Undo> undone = List.of();
             try {
                 forker.fork(p, count, options, f -> {
                     made.add(f.keep());
@@ -149,36 +160,60 @@ final class ForkVmCommand implements Runnable {
                 if (!made.isEmpty()) {
                     err.println("xenfork: " + made.size() + " of " + count + " forks were made and are kept");
                 }
+                undone = e.rollback();
+                throw e;
+            } catch (StoppedException e) {
+                undone = e.rollback();
                 throw e;
             } finally {
                 if (root.json && !root.dryRun) {
-                    printJson(out, made);
+                    printJson(out, made, p, undone, stop);
                 }
             }
         }
     }
 
     private void forkWithDeviceModel(Backend b, int p, ForkOptions options, DeviceModelRequest dm, PrintWriter out,
-            PrintWriter err) {
+            PrintWriter err, StopRequest stop) {
         VmFork f;
         try {
             f = dm.forks(b, root, err).fork(p, options, dm.config(), dm.saveFile()).keep();
+        } catch (StoppedException e) {
+            if (root.json) {
+                printJson(out, List.of(), p, e.rollback(), stop);
+            }
+            throw e;
         } catch (IOException e) {
             throw DeviceModelRequest.failed(e);
         }
         if (root.json) {
-            printJson(out, List.of(f));
+            printJson(out, List.of(f), p, List.of(), stop);
         } else {
             out.println(f.domid());
         }
     }
 
-    private static void printJson(PrintWriter out, List<VmFork> forks) {
+    /**
+     * The forks made: an array of {domid, name, parent}, or, once a signal asked the command to stop,
+     * {interrupted: true, forks: that array, parent, parent_paused} (still one document, and a new
+     * shape only where there used to be no output at all).
+     *
+     * @param undone what the workflow's failure or stop did: whether it gave the parent's pause back
+     */
+    private static void printJson(PrintWriter out, List<VmFork> forks, int parent, List<Undo> undone, StopRequest stop) {
         ArrayNode arr = AbiCommand.JSON.createArrayNode();
         for (VmFork f : forks) {
             arr.addObject().put("domid", f.domid()).put("name", f.name().orElse(null)).put("parent", f.parent());
         }
-        out.println(arr);
+        if (stop.requested()) {
+            boolean unpaused = undone.stream().anyMatch(u -> u.action() == Undo.Action.UNPAUSE_PARENT && u.succeeded());
+            ObjectNode o = AbiCommand.JSON.createObjectNode().put("interrupted", true);
+            o.set("forks", arr);
+            o.put("parent", parent).put("parent_paused", !unpaused);
+            out.println(o);
+        } else {
+            out.println(arr);
+        }
         out.flush();
     }
 }

@@ -29,7 +29,8 @@ import picocli.CommandLine.Spec;
         scope = ScopeType.INHERIT, // every subcommand gets --help and --version too
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
-        footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing.",
+        footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing;",
+            "130, 143, 129: stopped by SIGINT, SIGTERM, SIGHUP (fork-vm, fork-launch-dm: at a safe point).",
             "Examples:", "  xenfork demo", "  F=$(xenfork fork-vm -p --block-interrupts 5) && xenfork fork-reset $F"})
 public final class XenforkCommand implements Runnable {
 
@@ -104,6 +105,9 @@ public final class XenforkCommand implements Runnable {
 
     /** What {@code --backend sim} runs on: a fresh {@link SimXen} of the release (tests pass one with guests). */
     Function<XenRelease, SimXen> simulator = SimXen::create;
+
+    /** What a signal does to fork-vm and fork-launch-dm: stop at a safe point (installed by those commands only). */
+    final SignalStop signals = new SignalStop();
 
     /** Where device models' sockets and logs go (libxl's folders; tests use their own). */
     DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;

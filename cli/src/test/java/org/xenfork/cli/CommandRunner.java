@@ -20,6 +20,9 @@ abstract class CommandRunner {
     /** The simulator of the last run, or null if the command never opened one. */
     SimXen sim;
 
+    /** The top command of the run in progress (set before it starts): a test reaches its {@link SignalStop} here. */
+    XenforkCommand top;
+
     /** Where device models' sockets and logs are looked for (a test's folders instead of libxl's). */
     DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;
 
@@ -28,7 +31,7 @@ abstract class CommandRunner {
         sim = null;
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        XenforkCommand top = new XenforkCommand();
+        top = new XenforkCommand();
         top.simulator = r -> {
             sim = factory.apply(r);
             return sim;

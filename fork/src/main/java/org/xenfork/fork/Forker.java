@@ -51,6 +51,7 @@ public final class Forker {
     private final Hypervisor xen;
     private final DomainNames names;
     private final Consumer<String> notices;
+    private final StopRequest stop;
     private final long flagIommu;
     private final long flagBlockInterrupts;
     private final long resetState;   // 0 before 4.17: fork_reset takes no flags there
@@ -62,9 +63,18 @@ public final class Forker {
      * @param notices receives what the user should know (a parent paused for them, a dry-run id)
      */
     public Forker(Hypervisor xen, DomainNames names, Consumer<String> notices) {
+        this(xen, names, notices, new StopRequest());
+    }
+
+    /**
+     * A forker whose workflows stop at their next safe point once {@code stop} is requested
+     * (see {@link #fork(int, int, ForkOptions, Consumer)}).
+     */
+    public Forker(Hypervisor xen, DomainNames names, Consumer<String> notices, StopRequest stop) {
         this.xen = xen;
         this.names = names;
         this.notices = notices;
+        this.stop = stop;
         Abi abi = xen.abi();
         flagIommu = abi.constant("XENMEM_FORK_WITH_IOMMU_ALLOWED");
         flagBlockInterrupts = abi.constant("XENMEM_FORK_BLOCK_INTERRUPTS");
@@ -81,6 +91,11 @@ public final class Forker {
         return names;
     }
 
+    /** What stops this forker's workflows (and the device-model workflows over it) at their next safe point. */
+    public StopRequest stop() {
+        return stop;
+    }
+
     /** One fork of {@code parent}. */
     public VmFork fork(int parent, ForkOptions options) {
         return fork(parent, 1, options, f -> { }).get(0);
@@ -91,9 +106,15 @@ public final class Forker {
      * as it exists. Stops at the first failure: that fork is rolled back, the
      * ones before it are kept (and listed in the {@link ForkException}).
      *
+     * <p>A {@linkplain #stop() stop request} is honoured between forks, never inside one: a fork
+     * whose createdomain was issued is finished (a few bounded hypercalls) or, if a step fails,
+     * rolled back as always, so no half-made fork is left. The forks made are kept and the parent
+     * stays paused, unless no fork was made and the pause was taken here, which is then undone.
+     *
      * @throws ForkRequestException the parent cannot be forked (dom0, PV, no
      *         HAP, dying) or a name is taken; nothing was changed
      * @throws ForkException a step failed; see its message for what was undone
+     * @throws StoppedException a stop was requested; see {@link StoppedException#kept()}
      */
     public List<VmFork> fork(int parent, int count, ForkOptions options, Consumer<VmFork> made) {
         if (count < 1) {
@@ -119,6 +140,12 @@ public final class Forker {
         List<VmFork> forks = new ArrayList<>();
         List<Integer> kept = new ArrayList<>();
         for (int i = 1; i <= count; i++) {
+            if (stop.requested()) { // the one safe point: between whole forks
+                Undo pause = pausedHere && forks.isEmpty() ? undoPause(parent)
+                        : Undo.done(Undo.Action.KEEP_PARENT_PAUSED, parent);
+                throw stop.stopped(count == 1 ? "before forking domain " + parent : "before fork " + i + " of " + count,
+                        kept, List.of(pause));
+            }
             VmFork f;
             try {
                 f = forkOne(parent, config, flags, options.leavePaused(), newNames.get(i - 1), pvh(p), kept);

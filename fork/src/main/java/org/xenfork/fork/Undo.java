@@ -35,7 +35,9 @@ public record Undo(Action action, long id, List<String> paths, Exception failure
         /** Nothing undone on purpose: the domain is kept as it is (its device model could not be stopped first). */
         KEEP_DOMAIN,
         /** Nothing undone on purpose: the fork and its device model are kept, paused. */
-        KEEP_PAUSED_FORK
+        KEEP_PAUSED_FORK,
+        /** Nothing undone on purpose: a stopped workflow leaves the parent paused (its forks need it so). */
+        KEEP_PARENT_PAUSED
     }
 
     public Undo {
@@ -83,6 +85,8 @@ public record Undo(Action action, long id, List<String> paths, Exception failure
                     : "a partial file may be left at " + all + why + "; remove it";
             case KEEP_DOMAIN -> "the domain was not destroyed";
             case KEEP_PAUSED_FORK -> "the fork and its device model are kept, paused: xenfork unpause " + id;
+            case KEEP_PARENT_PAUSED -> "parent " + id + " stays paused (a parent must be, while it has forks; "
+                    + "xenfork unpause " + id + " once they are destroyed)";
         };
     }
 }

@@ -82,10 +82,14 @@ class ForkerTest {
     }
 
     private Forker forker(SimXen x) {
+        return forker(x, new StopRequest());
+    }
+
+    private Forker forker(SimXen x, StopRequest stop) {
         sim = x;
         privcmd = Privcmd.open(new SimulatedSeam(x));
         xen = Hypervisor.open(privcmd, null, null, false);
-        return new Forker(xen, names, notices::add);
+        return new Forker(xen, names, notices::add, stop);
     }
 
     private Forker forker(String release) {
@@ -106,6 +110,45 @@ class ForkerTest {
 
     private SimDomain dom(int domid) {
         return sim.domain(domid).orElseThrow();
+    }
+
+    @Test
+    void aStopRequestedInsideAForkFinishesItAndStopsBeforeTheNext() {
+        StopRequest stop = new StopRequest();
+        Forker f = forker(SimXen.create(XenRelease.parse("4.17")), stop);
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
+        int[] creates = {0};
+        // the request comes between fork 2's createdomain and its XENMEM_sharing_op_fork, as a signal can
+        sim.afterCall(SimCall.named("XEN_DOMCTL_createdomain").and(c -> ++creates[0] == 2), done -> stop.request("a test"));
+        List<Integer> handed = new ArrayList<>();
+        assertThatThrownBy(() -> f.fork(parent.domid(), 4, ForkOptions.DEFAULT.named("s"), v -> handed.add(v.keep().domid())))
+                .isInstanceOfSatisfying(StoppedException.class, e -> {
+                    assertThat(e.kept()).containsExactly(2, 3);
+                    assertThat(e.rollback()).extracting(Undo::action).containsExactly(Undo.Action.KEEP_PARENT_PAUSED);
+                })
+                .hasMessage("stopped by a test before fork 3 of 4; the forks made are kept: domains 2, 3; parent 1 stays "
+                        + "paused (a parent must be, while it has forks; xenfork unpause 1 once they are destroyed)");
+        assertThat(handed).containsExactly(2, 3);
+        assertThat(domids()).as("no half-made fork, none after the stop").containsExactly(0, 1, 2, 3);
+        for (int d : handed) {
+            assertThat(dom(d).parent()).hasValue(parent.domid());
+            assertThat(dom(d).isPaused()).as("finished: unpaused").isFalse();
+        }
+        assertThat(names.byId).containsOnlyKeys(2, 3);
+        assertThat(parent.isPaused()).isTrue();
+    }
+
+    @Test
+    void aStopBeforeTheFirstForkGivesBackThePauseTakenForIt() {
+        StopRequest stop = new StopRequest();
+        Forker f = forker(SimXen.create(XenRelease.parse("4.17")), stop);
+        SimDomain parent = sim.addGuest(GuestSpec.hvm("web", 1, 65536));
+        sim.afterCall(SimCall.named("XEN_DOMCTL_pausedomain", parent.domid()), done -> stop.request("a test"));
+        assertThatThrownBy(() -> f.fork(parent.domid(), ForkOptions.DEFAULT))
+                .isInstanceOfSatisfying(StoppedException.class, e -> assertThat(e.kept()).isEmpty())
+                .hasMessage("stopped by a test before forking domain 1; unpaused parent 1 again");
+        assertThat(domids()).containsExactly(0, 1);
+        assertThat(parent.isPaused()).isFalse();
     }
 
     @ParameterizedTest(name = "Xen {0}")

@@ -1,9 +1,12 @@
 package org.xenfork.sim;
 
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 
 import org.xenfork.abi.Abi;
@@ -156,6 +159,7 @@ public final class SimXen {
     private final ConstantNames memoryOpNames;
     private final ConstantNames sharingOpNames;
     private final Faults faults = new Faults();
+    private final List<Map.Entry<Predicate<SimCall>, Consumer<LoggedCall>>> afterCalls = new ArrayList<>();
     private final List<LoggedCall> log = new ArrayList<>();
     /** Domain handles are random but reproducible run to run. */
     private final Random handles = new Random(0x5eed_f0e4L);
@@ -319,10 +323,43 @@ public final class SimXen {
     }
 
     /**
-     * One hypercall from dom0 with privcmd's arguments: logged, subject to
-     * planned faults, answered with Xen's {@code long} result.
+     * After the next top-level hypercall matching {@code when} has been answered, and before its
+     * result reaches the caller, {@code action} runs on the caller's thread, once. It runs outside
+     * this simulator's lock, so it may block (a test holds a workflow at a chosen step there, e.g.
+     * right after a fork's createdomain, to deliver a stop exactly then) while other threads read
+     * the simulator. Calls inside a multicall are not top-level: match the multicall.
      */
-    synchronized long hypercall(GuestMemory mem, long op, long[] args) {
+    public synchronized void afterCall(Predicate<SimCall> when, Consumer<LoggedCall> action) {
+        afterCalls.add(Map.entry(when, action));
+    }
+
+    /**
+     * One hypercall from dom0 with privcmd's arguments: logged, subject to
+     * planned faults, answered with Xen's {@code long} result; then the
+     * {@link #afterCall} action it matches, if any, outside the lock.
+     */
+    long hypercall(GuestMemory mem, long op, long[] args) {
+        LoggedCall done;
+        Consumer<LoggedCall> then = null;
+        synchronized (this) {
+            done = answer(mem, op, args);
+            for (Iterator<Map.Entry<Predicate<SimCall>, Consumer<LoggedCall>>> it = afterCalls.iterator(); it.hasNext(); ) {
+                Map.Entry<Predicate<SimCall>, Consumer<LoggedCall>> a = it.next();
+                if (a.getKey().test(done.call())) {
+                    it.remove();
+                    then = a.getValue();
+                    break;
+                }
+            }
+        }
+        if (then != null) {
+            then.accept(done);
+        }
+        return done.result();
+    }
+
+    /** One hypercall, or one call of a multicall: logged, subject to planned faults, answered. */
+    private synchronized LoggedCall answer(GuestMemory mem, long op, long[] args) {
         SimCall call = decode(mem, op, args);
         int slot = log.size();
         log.add(null);
@@ -343,8 +380,9 @@ public final class SimXen {
                 depth--;
             }
         }
-        log.set(slot, new LoggedCall(call, rc, injected != 0));
-        return rc;
+        LoggedCall done = new LoggedCall(call, rc, injected != 0);
+        log.set(slot, done);
+        return done;
     }
 
     private long dispatch(GuestMemory mem, long op, long[] args) {
@@ -357,7 +395,7 @@ public final class SimXen {
         } else if (op == hcMemoryOp) {
             return memoryOp.call(mem, args[0], args[1]);
         } else if (op == hcMulticall) {
-            return multicall.call(mem, args[0], args[1], this::hypercall);
+            return multicall.call(mem, args[0], args[1], (m, o, a) -> answer(m, o, a).result());
         }
         return -Errno.ENOSYS;
     }

@@ -3,9 +3,14 @@ package org.xenfork.sim;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.StructCodec;
@@ -107,5 +112,42 @@ class FaultInjectionTest {
         assertThat(fork.op()).isEqualTo(9);
         c.xen.clearCalls();
         assertThat(c.xen.calls()).isEmpty();
+    }
+
+    @Test
+    @Timeout(20) // a hook run under the simulator's lock would leave the reader below blocked on it
+    void anAfterCallActionRunsOnceAfterTheAnswerOutsideTheLock() throws Exception {
+        SimClient c = SimClient.of("4.17");
+        List<String> seen = new ArrayList<>();
+        c.xen.afterCall(SimCall.named("XEN_DOMCTL_createdomain"), done -> {
+            seen.add(done.toString());
+            // another thread reads the simulator while this action holds the caller: no deadlock,
+            // and the call's effect is already there
+            CompletableFuture<Integer> other = CompletableFuture.supplyAsync(() -> c.xen.domains().size());
+            try {
+                seen.add("domains seen by another thread: " + other.get()); // interruptible, so the @Timeout can end it
+            } catch (InterruptedException | ExecutionException e) {
+                throw new AssertionError("the other thread could not read the simulator", e);
+            }
+        });
+        assertThat(c.domctl("getdomaininfo", 0).ok()).as("does not match").isTrue();
+        assertThat(seen).isEmpty();
+        assertThat(c.createHvm(0, 1, Map.of()).ok()).isTrue();
+        assertThat(seen).containsExactly("domctl XEN_DOMCTL_createdomain dom=0 -> 0", "domains seen by another thread: 2");
+        assertThat(c.createHvm(0, 1, Map.of()).ok()).isTrue();
+        assertThat(seen).as("once").hasSize(2);
+    }
+
+    @Test
+    void anAfterCallActionSeesOnlyTopLevelCalls() throws NativeException {
+        SimClient c = SimClient.of("4.18");
+        List<String> seen = new ArrayList<>();
+        c.xen.afterCall(SimCall.named("XENVER_version"), done -> seen.add("inner " + done));
+        c.xen.afterCall(SimCall.named("multicall"), done -> seen.add("outer " + done));
+        StructLayout e = c.struct("multicall_entry");
+        long list = c.put(StructCodec.encode(e, Map.of("op", Long.toString(c.constant("__HYPERVISOR_xen_version")),
+                "args[0]", Long.toString(c.constant("XENVER_version")))));
+        assertThat(c.hypercall(c.constant("__HYPERVISOR_multicall"), list, 1)).isZero();
+        assertThat(seen).containsExactly("outer multicall -> 0");
     }
 }

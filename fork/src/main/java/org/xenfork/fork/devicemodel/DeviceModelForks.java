@@ -9,6 +9,8 @@ import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
 import org.xenfork.fork.Forker;
+import org.xenfork.fork.StopRequest;
+import org.xenfork.fork.StoppedException;
 import org.xenfork.fork.Undo;
 import org.xenfork.fork.VmFork;
 import org.xenfork.privcmd.DomainFlag;
@@ -46,8 +48,13 @@ public final class DeviceModelForks {
      * saved device state; the fork runs once its QEMU does, unless
      * {@link ForkOptions#leavePaused}. If QEMU fails, the fork is destroyed.
      *
+     * <p>On a {@linkplain Forker#stop() stop request}: before the fork exists, nothing is made; after
+     * it, until its QEMU is up, QEMU is killed, its keys removed and the fork destroyed; once QEMU is
+     * up, the fork is finished (let run unless paused) and returned. The parent stays paused.
+     *
      * @throws ForkRequestException the parent is not paused (its device state would
      *         not match its memory), or the config does not fit it; nothing changed
+     * @throws StoppedException a stop was requested; nothing of this fork is left
      */
     public VmFork fork(int parent, ForkOptions options, DeviceModelConfig cfg, Path saveFile) throws IOException {
         DeviceStateFile.check(saveFile);
@@ -60,19 +67,28 @@ public final class DeviceModelForks {
         fits(parent, p, cfg);
         ForkOptions held = options.paused().named(options.name() != null ? options.name() : cfg.name());
         VmFork f = forker.fork(parent, held);
+        StopRequest stop = forker.stop();
         DeviceModel dm;
         try {
-            dm = launcher.launch(f.domid(), cfg, saveFile);
+            if (stop.requested()) {
+                throw stop.stopped("before fork " + f.domid() + "'s QEMU was started", List.of(), List.of());
+            }
+            dm = launcher.launch(f.domid(), cfg, saveFile, stop);
         } catch (IOException | RuntimeException e) {
+            Undo destroyed;
             try {
                 f.destroy();
+                destroyed = Undo.done(Undo.Action.DESTROY_FORK, f.domid());
             } catch (RuntimeException d) {
-                e.addSuppressed(d);
-                throw e;
+                destroyed = Undo.failed(Undo.Action.DESTROY_FORK, f.domid(), List.of(), d);
             }
             if (e instanceof ForkException fe) {
-                throw fe.withUndo(Undo.done(Undo.Action.DESTROY_FORK, f.domid()));
+                throw fe.withUndo(destroyed);
             }
+            if (e instanceof StoppedException se) {
+                throw se.withUndo(List.of(destroyed, Undo.done(Undo.Action.KEEP_PARENT_PAUSED, parent)));
+            }
+            destroyed.failureCause().ifPresent(e::addSuppressed);
             throw e;
         }
         if (!options.leavePaused()) {
@@ -84,7 +100,10 @@ public final class DeviceModelForks {
     /**
      * Starts a QEMU for the existing fork {@code fork} with the parent's saved device
      * state, and lets the fork run unless {@code leavePaused}. A fork without a name
-     * gets the config's. If QEMU fails, the fork stays as it was.
+     * gets the config's. If QEMU fails, the fork stays as it was (apart from that name).
+     *
+     * @throws StoppedException a {@linkplain Forker#stop() stop} was requested before QEMU was up:
+     *         QEMU was killed and its keys removed, as when it fails; once QEMU is up the launch is finished
      */
     public DeviceModel launch(int fork, DeviceModelConfig cfg, Path saveFile, boolean leavePaused) throws IOException {
         DeviceStateFile.check(saveFile);
@@ -93,6 +112,10 @@ public final class DeviceModelForks {
         }
         DomainInfo d = forker.hypervisor().domainInfo(fork);
         fits(fork, d, cfg);
+        StopRequest stop = forker.stop();
+        if (stop.requested()) {
+            throw stop.stopped("before domain " + fork + "'s QEMU was started", List.of(), List.of());
+        }
         if (forker.names().name(fork).isEmpty()) {
             List<Integer> holders = forker.names().byName(forker.hypervisor().domains().stream()
                     .map(DomainInfo::domid).toList()).getOrDefault(cfg.name(), List.of());
@@ -102,7 +125,7 @@ public final class DeviceModelForks {
             }
             forker.names().assign(fork, cfg.name(), false);
         }
-        DeviceModel dm = launcher.launch(fork, cfg, saveFile);
+        DeviceModel dm = launcher.launch(fork, cfg, saveFile, stop);
         if (!leavePaused) {
             run(fork, dm);
         }

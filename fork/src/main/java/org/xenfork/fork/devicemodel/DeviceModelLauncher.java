@@ -16,6 +16,8 @@ import java.util.function.Consumer;
 import org.xenfork.fork.ForkException;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.ForkStep;
+import org.xenfork.fork.StopRequest;
+import org.xenfork.fork.StoppedException;
 import org.xenfork.fork.Undo;
 import org.xenfork.qmp.QmpClient;
 import org.xenfork.xenstore.XenstoreClient;
@@ -76,6 +78,15 @@ public final class DeviceModelLauncher {
      * of step {@link ForkStep#LAUNCH_DM}, after rollback.
      */
     public DeviceModel launch(int domid, DeviceModelConfig cfg, Path saveFile) throws IOException {
+        return launch(domid, cfg, saveFile, new StopRequest());
+    }
+
+    /**
+     * As {@link #launch(int, DeviceModelConfig, Path)}; a {@code stop} requested while QEMU is
+     * starting ends the wait for it at once and rolls back as a failure does (QEMU killed, keys and
+     * sockets removed), then throws a {@link StoppedException} saying so.
+     */
+    public DeviceModel launch(int domid, DeviceModelConfig cfg, Path saveFile, StopRequest stop) throws IOException {
         DeviceStateFile.check(saveFile);
         Path qmp = DeviceModelArgs.qmpSocket(settings.runDir(), domid);
         if (settings.runDir().toString().contains(",")) {
@@ -121,7 +132,7 @@ public final class DeviceModelLauncher {
             qemu = pb.start();
             xs.write(pidKey(domid), Long.toString(qemu.pid()));
             written.add(pidKey(domid));
-            waitRunning(domid, qemu, log);
+            waitRunning(domid, qemu, log, stop);
             String status;
             try (QmpClient c = QmpClient.connect(qmp, settings.startTimeout())) {
                 status = c.queryStatus(settings.startTimeout());
@@ -134,6 +145,9 @@ public final class DeviceModelLauncher {
             return new DeviceModel(domid, qemu.pid(), qmp, log, status);
         } catch (IOException | RuntimeException e) {
             List<Undo> undone = rollback(domid, qemu, written);
+            if (e instanceof StoppedException stopped) {
+                throw stopped.withUndo(undone);
+            }
             throw new ForkException(ForkStep.LAUNCH_DM, new IOException(e.getMessage() + logTail(log, logStart), e), undone);
         }
     }
@@ -174,17 +188,25 @@ public final class DeviceModelLauncher {
         written.add(hasLibxl ? libxl(domid) + "/dm-version" : libxl(domid));
     }
 
-    /** Waits for QEMU's {@code running} in xenstore, QEMU's exit, or the start timeout, whichever comes first. */
-    @SuppressWarnings("try") // the watch is never read: it only has to stay registered while the loop waits
-    private void waitRunning(int domid, Process qemu, Path log) throws IOException {
+    /**
+     * Waits for QEMU's {@code running} in xenstore, QEMU's exit, a stop request, or the start timeout,
+     * whichever comes first.
+     */
+    @SuppressWarnings("try") // the watch and the wake-up are never read: they only have to stay registered
+    private void waitRunning(int domid, Process qemu, Path log, StopRequest stop) throws IOException {
         String key = dmDir(domid) + "/state";
         BlockingQueue<Boolean> changed = new LinkedBlockingQueue<>();
         qemu.onExit().thenRun(() -> changed.offer(Boolean.TRUE));
         long deadline = System.nanoTime() + settings.startTimeout().toNanos();
-        try (XenstoreWatch w = xs.watch(key, e -> changed.offer(Boolean.TRUE))) {
+        try (XenstoreWatch w = xs.watch(key, e -> changed.offer(Boolean.TRUE));
+             StopRequest.Registration s = stop.onRequest(() -> changed.offer(Boolean.TRUE))) {
             while (true) {
                 if (xs.read(key).filter("running"::equals).isPresent()) {
                     return;
+                }
+                if (stop.requested()) {
+                    throw stop.stopped("while QEMU pid " + qemu.pid() + " for domain " + domid + " was starting",
+                            List.of(), List.of());
                 }
                 if (!qemu.isAlive()) {
                     throw new IOException("QEMU exited with status " + qemu.exitValue() + " before it was running");
