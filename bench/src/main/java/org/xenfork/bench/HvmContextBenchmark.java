@@ -31,7 +31,8 @@ import org.xenfork.testfixtures.HvmSamples;
  *   <li>{@link #indexAndReach}: index the stream (every descriptor checked, nothing
  *       copied) and read the vCPU's {@code rip} from its CPU record: the fast path,
  *       goal 1 GB/s;</li>
- *   <li>{@link #parse}: the full parse into an {@code HvmContext} (each body copied);</li>
+ *   <li>{@link #parse}: the full parse into an {@code HvmContext} (one copy of the stream and an
+ *       offset a record; HvmContextScaleBenchmark measures it against the record count);</li>
  *   <li>{@link #parseAndDecode}: parse, then decode every field of every record;</li>
  *   <li>{@link #serialise}: a parsed context back to bytes.</li>
  * </ul>

@@ -1,7 +1,9 @@
 package org.xenfork.cli;
 
+import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,7 +16,6 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.OutputFile;
 import org.xenfork.hvmcontext.HvmContext;
 import org.xenfork.hvmcontext.HvmContextException;
-import org.xenfork.hvmcontext.HvmDiff;
 import org.xenfork.hvmcontext.HvmRecord;
 import org.xenfork.hvmcontext.RecordType;
 import picocli.CommandLine.Command;
@@ -65,6 +66,27 @@ final class HvmContextCommand implements Runnable {
             out.write(stream);
         } catch (IOException e) {
             throw new UsageException("cannot write " + out.target() + ": " + e.getMessage());
+        }
+    }
+
+    /** What {@code show} and {@code diff} print; returns what it counted. */
+    @FunctionalInterface
+    private interface Output {
+        long printTo(PrintWriter out) throws IOException;
+    }
+
+    /**
+     * Prints {@code output} on stdout, buffered: the command line's writer flushes at each line, and a
+     * million records' lines would be a million writes.
+     */
+    private static long print(CommandSpec spec, Output output) {
+        PrintWriter out = new PrintWriter(new BufferedWriter(spec.commandLine().getOut(), 1 << 16), false);
+        try {
+            return output.printTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // Jackson's signatures; a PrintWriter underneath never throws
+        } finally {
+            out.flush();
         }
     }
 
@@ -135,16 +157,19 @@ final class HvmContextCommand implements Runnable {
 
         @Override
         public void run() {
-            PrintWriter out = spec.commandLine().getOut();
             HvmContextSource src = HvmContextSource.parse(source, "read the HVM context of");
             try (Backend b = openIfDomain(parent.root, spec.commandLine().getErr(), src)) {
                 HvmContext ctx = src.read(b, release(parent.root, b));
                 Predicate<HvmRecord> shown = filter(ctx);
-                if (parent.root.json) {
-                    out.println(HvmContextView.json(ctx, shown));
-                } else {
-                    HvmContextView.text(ctx, shown, out);
-                }
+                print(spec, out -> {
+                    if (parent.root.json) {
+                        HvmContextView.json(ctx, shown, out);
+                        out.println();
+                    } else {
+                        HvmContextView.text(ctx, shown, out);
+                    }
+                    return 0;
+                });
             }
         }
 
@@ -210,7 +235,9 @@ final class HvmContextCommand implements Runnable {
 
     @Command(name = "diff", description = "Compare two HVM contexts field by field, per record and vCPU.",
             footer = {"", "One line per difference: RECORD: FIELD A -> B; (absent) where a side lacks it. Nothing on stdout",
-                "when they are the same. With --json an array of {type, instance, vcpu, field, a, b}.",
+                "when they are the same. A byte string differs in runs (fpu_regs[161..162]): the first 64, then one",
+                "line for the rest; a value longer than 64 bytes is cut (...(N bytes)).",
+                "With --json an array of {type, instance, vcpu, field, a, b} (and left_out: {runs, bytes}).",
                 "Example:", "  xenfork hvm-context diff 5 7"})
     static final class Diff implements Runnable {
         @ParentCommand
@@ -227,19 +254,22 @@ final class HvmContextCommand implements Runnable {
 
         @Override
         public void run() {
-            PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
             HvmContextSource sa = HvmContextSource.parse(a, "read the HVM context of");
             HvmContextSource sb = HvmContextSource.parse(b, "read the HVM context of");
             try (Backend backend = openIfDomain(parent.root, err, sa, sb)) {
                 XenRelease release = release(parent.root, backend);
-                List<HvmDiff.Difference> d = HvmDiff.between(sa.read(backend, release), sb.read(backend, release));
-                if (parent.root.json) {
-                    out.println(HvmContextView.diffJson(d));
-                } else {
-                    HvmContextView.diffText(d, out);
-                }
-                if (d.isEmpty()) {
+                HvmContext ca = sa.read(backend, release);
+                HvmContext cb = sb.read(backend, release);
+                long differences = print(spec, out -> {
+                    if (!parent.root.json) {
+                        return HvmContextView.diffText(ca, cb, out);
+                    }
+                    long n = HvmContextView.diffJson(ca, cb, out);
+                    out.println();
+                    return n;
+                });
+                if (differences == 0) {
                     err.println("xenfork: " + sa + " and " + sb + " have the same HVM context");
                 }
             }

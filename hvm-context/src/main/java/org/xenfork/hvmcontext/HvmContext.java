@@ -1,11 +1,13 @@
 package org.xenfork.hvmcontext;
 
 import java.math.BigInteger;
+import java.util.AbstractList;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
-import java.util.Objects;
 import java.util.Optional;
+import java.util.RandomAccess;
 import org.xenfork.abi.XenRelease;
 
 /**
@@ -25,17 +27,17 @@ import org.xenfork.abi.XenRelease;
  */
 public final class HvmContext {
     private final RecordTypes types;
+    /** The stream: this context's own copy, never changed and never handed out. */
+    private final byte[] stream;
+    /** Where each record starts in {@link #stream}, found once when it was parsed. */
+    private final HvmStreamIndex index;
     private final List<HvmRecord> records;
-    private final int endInstance;
-    private final long endLength;
-    private final byte[] trailing;
 
-    private HvmContext(RecordTypes types, List<HvmRecord> records, int endInstance, long endLength, byte[] trailing) {
+    private HvmContext(RecordTypes types, HvmStreamIndex index) {
         this.types = types;
-        this.records = List.copyOf(records);
-        this.endInstance = endInstance;
-        this.endLength = endLength;
-        this.trailing = trailing;
+        this.stream = index.stream();
+        this.index = index;
+        this.records = new RecordList();
     }
 
     /** Parses a stream by the rules of Xen {@code release}'s loader (see {@link HvmStreamIndex#of}). */
@@ -43,19 +45,13 @@ public final class HvmContext {
         return parse(stream, RecordTypes.forRelease(release));
     }
 
+    /**
+     * Parses a copy of {@code stream} (the context is immutable; the caller may change its array). Work
+     * and memory are linear in the stream's length: the copy and one offset per record, nothing per
+     * record beyond that, since each record is read from the copy when it is asked for.
+     */
     public static HvmContext parse(byte[] stream, RecordTypes types) throws HvmContextException {
-        HvmStreamIndex ix = HvmStreamIndex.of(stream, types);
-        List<HvmRecord> records = new ArrayList<>(ix.count());
-        for (int i = 0; i < ix.count(); i++) {
-            int body = ix.bodyOffset(i);
-            int code = ix.typecode(i);
-            records.add(new HvmRecord(code, ix.instance(i), Arrays.copyOfRange(stream, body, body + ix.length(i)),
-                    types.typeOrNull(code)));
-        }
-        int end = ix.endOffset();
-        return new HvmContext(types, records, (int) types.instance.read(stream, end),
-                types.length.read(stream, end) & 0xffff_ffffL,
-                Arrays.copyOfRange(stream, end + types.descriptorSize, stream.length));
+        return new HvmContext(types, HvmStreamIndex.of(stream.clone(), types));
     }
 
     /** A context made record by record (tests, tools); {@link Builder#build} checks it as {@link #parse} would. */
@@ -65,22 +61,12 @@ public final class HvmContext {
 
     /** The stream's bytes: each record's descriptor and body in order, the END descriptor, the bytes after it. */
     public byte[] serialise() {
-        int d = types.descriptorSize;
-        byte[] out = new byte[size()];
-        int off = 0;
-        for (HvmRecord r : records) {
-            writeDescriptor(types, out, off, r.typecode(), r.instance(), r.length());
-            System.arraycopy(r.bodyRef(), 0, out, off + d, r.length());
-            off += d + r.length();
-        }
-        writeDescriptor(types, out, off, types.end().code(), endInstance, endLength);
-        System.arraycopy(trailing, 0, out, off + d, trailing.length);
-        return out;
+        return stream.clone();
     }
 
     /** The serialised length in bytes. */
     public int size() {
-        return offsetOf(records.size()) + types.descriptorSize + trailing.length;
+        return stream.length;
     }
 
     public XenRelease release() {
@@ -91,7 +77,10 @@ public final class HvmContext {
         return types;
     }
 
-    /** The records before END, HEADER first, in stream order. */
+    /**
+     * The records before END, HEADER first, in stream order. An unmodifiable list whose
+     * records are made as they are asked for, each a view of this context's stream.
+     */
     public List<HvmRecord> records() {
         return records;
     }
@@ -109,46 +98,54 @@ public final class HvmContext {
     /** The index of the first record of a type with this instance, or -1. */
     public int indexOf(String type, int instance) {
         Optional<RecordType> t = types.byName(type);
-        if (t.isEmpty()) {
-            return -1;
-        }
-        for (int i = 0; i < records.size(); i++) {
-            HvmRecord r = records.get(i);
-            if (r.typecode() == t.get().code() && r.instance() == instance) {
-                return i;
-            }
-        }
-        return -1;
+        return t.isEmpty() ? -1 : index.find(t.get().code(), instance);
     }
 
     /** Where record {@code i}'s descriptor starts in the serialised stream ({@code records().size()}: END's). */
     public int offsetOf(int i) {
-        int off = 0;
-        for (int k = 0; k < i; k++) {
-            off += types.descriptorSize + records.get(k).length();
-        }
-        return off;
+        return i == index.count() ? index.endOffset() : index.descriptorOffset(i);
     }
 
     /** The vCPUs that have a CPU record (the ones the loader brings up), ascending. */
     public List<Integer> vcpus() {
         int cpu = types.byName("CPU").orElseThrow().code();
-        return records.stream().filter(r -> r.typecode() == cpu).map(HvmRecord::instance).distinct().sorted().toList();
+        BitSet seen = new BitSet();
+        for (int i = 0; i < index.count(); i++) {
+            if (index.typecode(i) == cpu) {
+                seen.set(index.instance(i));
+            }
+        }
+        return seen.stream().boxed().toList();
     }
 
     /** The END descriptor's instance: 0 as Xen writes it; the loader does not read it. */
     public int endInstance() {
-        return endInstance;
+        return (int) types.instance.read(stream, index.endOffset());
     }
 
     /** The END descriptor's length: 0 as Xen writes it; the loader does not read it. */
     public long endLength() {
-        return endLength;
+        return types.length.read(stream, index.endOffset()) & 0xffff_ffffL;
     }
 
     /** A copy of the bytes after END (none as Xen writes a stream; its loader ignores them). */
     public byte[] trailing() {
-        return trailing.clone();
+        return Arrays.copyOfRange(stream, trailingOffset(), stream.length);
+    }
+
+    /** Where the bytes after END start. */
+    int trailingOffset() {
+        return index.endOffset() + types.descriptorSize;
+    }
+
+    /** For the codec: the stream itself, never handed out. */
+    byte[] streamRef() {
+        return stream;
+    }
+
+    /** For the codec: where each record lies in {@link #streamRef}. */
+    HvmStreamIndex index() {
+        return index;
     }
 
     /**
@@ -172,7 +169,7 @@ public final class HvmContext {
         return withField(i, path, value);
     }
 
-    /** This context with one field of record {@code i} set. */
+    /** This context with one field of record {@code i} set: a copy of the stream with the record's body edited. */
     public HvmContext withField(int i, String path, BigInteger value) throws HvmContextException {
         HvmRecord r = records.get(i);
         HvmRecord edited;
@@ -182,14 +179,14 @@ public final class HvmContext {
             throw HvmContextException.inRecord(i, r.name(), r.instance(), offsetOf(i), e.getMessage());
         }
         // An edited context stays one parse accepts: HEADER's magic, CPU_MSR's count are framing too.
-        String problem = HvmStreamIndex.recordProblem(types, i, r.typecode(), edited.bodyRef(), 0, edited.length());
+        String problem = HvmStreamIndex.recordProblem(types, i, r.typecode(), edited.array(), edited.base(), edited.length());
         if (problem != null) {
             throw HvmContextException.inRecord(i, r.name(), r.instance(), offsetOf(i), path + " = 0x" + value.toString(16)
                     + " would make a record Xen's loader refuses: " + problem);
         }
-        List<HvmRecord> copy = new ArrayList<>(records);
-        copy.set(i, edited);
-        return new HvmContext(types, copy, endInstance, endLength, trailing);
+        byte[] copy = stream.clone();
+        System.arraycopy(edited.array(), edited.base(), copy, r.base(), r.length());
+        return new HvmContext(types, index.over(copy));
     }
 
     /**
@@ -198,9 +195,9 @@ public final class HvmContext {
      * take them.
      */
     public void requireKnownTypes() throws HvmContextException {
-        for (int i = 0; i < records.size(); i++) {
-            HvmRecord r = records.get(i);
-            if (r.type().isEmpty()) {
+        for (int i = 0; i < index.count(); i++) {
+            if (index.type(i).isEmpty()) {
+                HvmRecord r = records.get(i);
                 throw HvmContextException.inRecord(i, r.name(), r.instance(), offsetOf(i), "typecode " + r.typecode()
                         + " is no record type of Xen " + release() + ": its loader refuses the stream (EINVAL)");
             }
@@ -213,12 +210,26 @@ public final class HvmContext {
      * after the domain was paused for it. Call it before {@code sethvmcontext}.
      */
     public void requireFits(int maxVcpus) throws HvmContextException {
-        for (int i = 0; i < records.size(); i++) {
-            HvmRecord r = records.get(i);
-            if (r.isPerVcpu() && r.instance() >= maxVcpus) {
+        for (int i = 0; i < index.count(); i++) {
+            if (index.instance(i) >= maxVcpus && records.get(i).isPerVcpu()) {
+                HvmRecord r = records.get(i);
                 throw HvmContextException.inRecord(i, r.name(), r.instance(), offsetOf(i), r.label()
                         + ", but the domain has vCPUs 0 to " + (maxVcpus - 1) + " (Xen's loader refuses it: EINVAL)");
             }
+        }
+    }
+
+    /** The records, each made from the stream when it is asked for. */
+    private final class RecordList extends AbstractList<HvmRecord> implements RandomAccess {
+        @Override
+        public HvmRecord get(int i) {
+            int code = index.typecode(i);
+            return new HvmRecord(code, index.instance(i), stream, index.bodyOffset(i), index.length(i), types.typeOrNull(code));
+        }
+
+        @Override
+        public int size() {
+            return index.count();
         }
     }
 
@@ -230,13 +241,13 @@ public final class HvmContext {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof HvmContext c && types == c.types && records.equals(c.records) && endInstance == c.endInstance
-                && endLength == c.endLength && Arrays.equals(trailing, c.trailing);
+        // Lossless: two contexts of the same rules are equal exactly when their streams are.
+        return o instanceof HvmContext c && types == c.types && Arrays.equals(stream, c.stream);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(types.release(), records, endInstance, endLength) * 31 + Arrays.hashCode(trailing);
+        return types.release().hashCode() * 31 + Arrays.hashCode(stream);
     }
 
     @Override
@@ -288,7 +299,7 @@ public final class HvmContext {
             }
             writeDescriptor(types, stream, off, types.end().code(), endInstance, endLength);
             System.arraycopy(trailing, 0, stream, off + types.descriptorSize, trailing.length);
-            return parse(stream, types);
+            return new HvmContext(types, HvmStreamIndex.of(stream, types)); // the array is the builder's own: no copy
         }
     }
 }

@@ -1,6 +1,5 @@
 package org.xenfork.hvmcontext;
 
-import java.util.Arrays;
 import java.util.Optional;
 import org.xenfork.abi.XenRelease;
 
@@ -51,7 +50,7 @@ public final class HvmStreamIndex {
         int d = types.descriptorSize;
         int headerCode = types.header().code();
         int endCode = types.end().code();
-        int[] offsets = new int[32];
+        int[] offsets = new int[descriptorsBeforeEnd(stream, types)];
         int n = 0;
         int off = 0;
         while (true) {
@@ -88,12 +87,23 @@ public final class HvmStreamIndex {
             if (problem != null) {
                 throw HvmContextException.inRecord(n, types.nameOf(code), instance, off, problem);
             }
-            if (n == offsets.length) {
-                offsets = Arrays.copyOf(offsets, n * 2);
-            }
-            offsets[n++] = off;
+            offsets[n++] = off; // the count walked the same descriptors: there is room
             off = body + (int) length;
         }
+    }
+
+    /**
+     * How many descriptors a walk meets before END (or before the stream stops framing): the size of the
+     * offset table, so that it is made once at its size (4 bytes a record), not grown by doubling.
+     */
+    private static int descriptorsBeforeEnd(byte[] stream, RecordTypes types) {
+        int d = types.descriptorSize;
+        int endCode = types.end().code();
+        int n = 0;
+        for (long off = 0; off + d <= stream.length && (int) types.typecode.read(stream, (int) off) != endCode; n++) {
+            off += d + (types.length.read(stream, (int) off) & 0xffff_ffffL);
+        }
+        return n;
     }
 
     /**
@@ -117,6 +127,15 @@ public final class HvmStreamIndex {
         long version = types.version.read(stream, body);
         return version == types.fileVersion ? null
                 : "HEADER version is " + version + "; Xen's loader takes only HVM_FILE_VERSION " + types.fileVersion;
+    }
+
+    /**
+     * The same index over {@code edited}, a copy of this stream with bytes changed inside
+     * record bodies only (an edit keeps every descriptor, so every offset still holds).
+     * The offset table is shared: neither index ever changes it.
+     */
+    HvmStreamIndex over(byte[] edited) {
+        return new HvmStreamIndex(edited, types, offsets, count, end);
     }
 
     public RecordTypes types() {
