@@ -26,6 +26,7 @@ import org.xenfork.hvmcontext.HvmDiff;
 import org.xenfork.sim.SimXen;
 import org.xenfork.testfixtures.FuzzBudget;
 import org.xenfork.testfixtures.HvmSamples;
+import org.xenfork.testfixtures.SpecialFiles;
 
 /**
  * {@code xenfork hvm-context} against the files of issue 16 (items 3, 4 and 5): what is
@@ -60,7 +61,7 @@ class HvmContextHostileInputTest extends CommandRunner {
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void aFifoIsRefusedBeforeItIsOpened() throws Exception {
-        Path fifo = mkfifo(dir.resolve("ctx.fifo"));
+        Path fifo = SpecialFiles.fifo(dir.resolve("ctx.fifo"));
         Path sample = dir.resolve("hvm.bin");
         Files.write(sample, HvmSamples.bytes(HvmSamples.HVM));
         List<List<String>> commands = List.of(
@@ -225,21 +226,6 @@ class HvmContextHostileInputTest extends CommandRunner {
         } catch (ExecutionException e) {
             throw new AssertionError(e.getCause());
         }
-    }
-
-    /** A FIFO made by coreutils' mkfifo (no shell); the test is skipped, saying why, where there is none. */
-    private static Path mkfifo(Path path) throws IOException, InterruptedException {
-        Process p;
-        try {
-            p = new ProcessBuilder("mkfifo", path.toString()).redirectErrorStream(true).start();
-        } catch (IOException e) {
-            Assumptions.abort("cannot run mkfifo to make a FIFO for this test: " + e.getMessage());
-            throw e;
-        }
-        String said = new String(p.getInputStream().readAllBytes());
-        Assumptions.assumeTrue(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0,
-                "mkfifo " + path + " failed, so no FIFO to test with: " + said);
-        return path;
     }
 
     /** HEADER (the real sample's), then {@code n} CPU records with no body, then END: 8 bytes a record. */

@@ -1,6 +1,5 @@
 package org.xenfork.xenstore;
 
-import org.xenfork.testfixtures.FakeXenstored;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -19,6 +18,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.xenfork.testfixtures.FakeXenstored;
+import org.xenfork.testfixtures.SpecialFiles;
 
 /**
  * The {@code /dev/xen/xenbus} transport, with named pipes standing in for the
@@ -35,12 +36,6 @@ class XenbusDeviceTransportTest {
     private FakeXenstored fake;
     private XenstoreClient xs;
 
-    static Path mkfifo(Path path) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("mkfifo", path.toString()).inheritIO().start();
-        assertThat(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0).as("mkfifo " + path).isTrue();
-        return path;
-    }
-
     /** O_RDWR so that opening a FIFO end never blocks waiting for the other side. */
     static FileChannel openRw(Path fifo) throws IOException {
         return FileChannel.open(fifo, StandardOpenOption.READ, StandardOpenOption.WRITE);
@@ -48,8 +43,8 @@ class XenbusDeviceTransportTest {
 
     @BeforeEach
     void start() throws Exception {
-        Path toServer = mkfifo(dir.resolve("to-xenstored"));
-        Path toClient = mkfifo(dir.resolve("to-client"));
+        Path toServer = SpecialFiles.fifo(dir.resolve("to-xenstored"));
+        Path toClient = SpecialFiles.fifo(dir.resolve("to-client"));
         FileChannel serverIn = openRw(toServer);
         FileChannel serverOut = openRw(toClient);
         fake = FakeXenstored.serving(serverIn, serverOut, () -> {
@@ -132,7 +127,7 @@ class XenbusDeviceTransportTest {
      */
     @Test
     void openWritesWhileItsReaderBlocksAndCloseWakesTheReader() throws Exception {
-        Path loop = mkfifo(dir.resolve("loop"));
+        Path loop = SpecialFiles.fifo(dir.resolve("loop"));
         try (FileChannel keepOpen = openRw(loop)) { // a second opener, so the FIFO never sees EOF
             assertThat(keepOpen.isOpen()).isTrue();
             XenstoreClient looped = XenstoreClient.openXenbus(loop, TIMEOUT);
@@ -170,7 +165,7 @@ class XenbusDeviceTransportTest {
 
     @Test
     void connectFallsBackToTheDeviceWhenNoSocketExists() throws Exception {
-        Path loop = mkfifo(dir.resolve("xenbus-fallback"));
+        Path loop = SpecialFiles.fifo(dir.resolve("xenbus-fallback"));
         try (FileChannel keepOpen = openRw(loop);
                 XenstoreClient c = XenstoreClient.connect(List.of(dir.resolve("no-socket")), loop, TIMEOUT)) {
             assertThat(keepOpen.isOpen()).isTrue();
