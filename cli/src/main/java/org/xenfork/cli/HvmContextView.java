@@ -209,18 +209,40 @@ final class HvmContextView {
 
     /** Prints each difference as it is found; returns how many there were. */
     static long diffText(HvmContext a, HvmContext b, PrintWriter out) {
-        return HvmDiff.each(a, b, out::println);
+        long[] seen = {0};
+        long n = HvmDiff.each(a, b, d -> {
+            if (seen[0]++ < MAX_SHOWN) {
+                out.println(d);
+            }
+        });
+        if (n > MAX_SHOWN) {
+            out.println("… " + (n - MAX_SHOWN) + " more differences left out (diff prints the first " + MAX_SHOWN + ")");
+        }
+        return n;
     }
+
+    /**
+     * The most differences {@code diff} prints one by one; the rest are counted in one closing line (JSON: an
+     * object with only {@code "left_out": {"differences": N}}). A byte string is already cut to
+     * {@value HvmDiff#MAX_RUNS} runs, but a guest-shaped CPU_MSR record of four million entries that all
+     * differ would still make millions of lines.
+     */
+    static final int MAX_SHOWN = 10_000;
 
     /**
      * {@code [{"type": "CPU", "instance": 0, "vcpu": true, "field": "rip", "a": "0x…", "b": "0x…"}, …]}; null where
      * absent; the summary of a byte string's runs after the first {@value HvmDiff#MAX_RUNS} has {@code a} and
-     * {@code b} null and {@code "left_out": {"runs": N, "bytes": M}}. Returns how many differences there were.
+     * {@code b} null and {@code "left_out": {"runs": N, "bytes": M}}; after {@link #MAX_SHOWN} differences, one
+     * last object {@code {"left_out": {"differences": N}}}. Returns how many differences there were.
      */
     static long diffJson(HvmContext a, HvmContext b, Writer out) throws IOException {
         try (JsonGenerator g = generator(out)) {
             g.writeStartArray();
+            long[] seen = {0};
             long n = HvmDiff.each(a, b, d -> {
+                if (seen[0]++ >= MAX_SHOWN) {
+                    return;
+                }
                 try {
                     g.writeStartObject();
                     g.writeStringField("type", d.type());
@@ -240,6 +262,13 @@ final class HvmContextView {
                     throw new UncheckedIOException(e);
                 }
             });
+            if (n > MAX_SHOWN) {
+                g.writeStartObject();
+                g.writeObjectFieldStart("left_out");
+                g.writeNumberField("differences", n - MAX_SHOWN);
+                g.writeEndObject();
+                g.writeEndObject();
+            }
             g.writeEndArray();
             return n;
         }

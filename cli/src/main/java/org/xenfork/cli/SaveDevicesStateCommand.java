@@ -38,7 +38,8 @@ import picocli.CommandLine.Spec;
             "QEMU writes the file (mode 0600) in a private folder beside FILE, renamed over FILE when QEMU is",
             "done; after a failure, a timeout, Ctrl-C or SIGTERM no file is left. FILE must be a regular file or",
             "absent: a folder, symbolic link, device, FIFO or socket there is refused (exit 2), as is a folder",
-            "that cannot be written. --domid finds libxl's QMP socket, /var/run/xen/qmp-libxl-DOMID.",
+            "that cannot be written, and one others can write (as /tmp): QEMU writes by name, as root.",
+            "--domid finds libxl's QMP socket, /var/run/xen/qmp-libxl-DOMID.",
             "Examples:",
             "  xenfork pause 5 && xenfork save-devices-state --domid 5 /var/lib/xenfork/d5.state",
             "  xenfork save-devices-state --qmp /var/run/xen/qmp-libxl-5 d5.state"})
@@ -74,7 +75,7 @@ final class SaveDevicesStateCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter err = spec.commandLine().getErr();
-        OutputFile out = OutputFile.at(file); // refusals first: nothing is asked of QEMU for an unusable path
+        OutputFile out = DeviceStateFile.target(file); // refusals first: nothing is asked of QEMU for an unusable path
         Path socket = source.qmp != null ? source.qmp : guestSocket(err);
         if (!Files.exists(socket)) {
             throw new UsageException("no QMP socket at " + socket + (source.domain != null

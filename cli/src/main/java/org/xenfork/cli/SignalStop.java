@@ -25,17 +25,21 @@ import org.xenfork.fork.StopRequest;
  */
 final class SignalStop {
     /**
-     * How long the hook waits for the command to reach a safe point: enough for the slowest rollback,
-     * a QEMU that ignores SIGTERM for {@code DeviceModelLauncher.Settings#stopTimeout} (5 s) and is
-     * killed, plus the xenstore and QMP calls around it.
+     * How long the hook waits for the command to reach a safe point: longer than the longest stretch in
+     * which a stop is not heard, so that the JVM never halts mid-step. That stretch comes once QEMU has
+     * said it is running: QMP connect and {@code query-status} (up to the start timeout, 60 s, each) and
+     * {@code cont} (10 s); then the rollback, a QEMU that ignores SIGTERM for
+     * {@code DeviceModelLauncher.Settings#stopTimeout} (5 s) and is killed, and the xenstore calls around it.
+     * Only a QEMU that hangs there makes a stop take that long; any other stops within a hypercall or two.
      */
-    static final Duration GRACE = Duration.ofSeconds(30);
+    static final Duration GRACE = Duration.ofSeconds(150);
     /** What asked for the stop, as messages say it (a shutdown hook cannot tell which signal came). */
     static final String REASON = "a signal (SIGINT, SIGTERM or SIGHUP)";
 
     private final StopRequest request = new StopRequest();
     private final CountDownLatch settled = new CountDownLatch(1);
     private Thread hook; // guarded by this
+    private Thread installed; // guarded by this: the hook last added, kept after settle for tests to check
     private PrintWriter err = new PrintWriter(System.err, true);
 
     /**
@@ -47,10 +51,21 @@ final class SignalStop {
     synchronized StopRequest install(PrintWriter messages) {
         if (hook == null && settled.getCount() > 0) {
             err = messages;
-            hook = new Thread(this::onSignal, "xenfork-signal-stop");
-            Runtime.getRuntime().addShutdownHook(hook);
+            Thread h = new Thread(this::onSignal, "xenfork-signal-stop");
+            try {
+                Runtime.getRuntime().addShutdownHook(h);
+                hook = h;
+                installed = h;
+            } catch (IllegalStateException shuttingDown) {
+                request.request(REASON); // a signal came before the hook was in: stop at the first safe point
+            }
         }
         return request;
+    }
+
+    /** The hook {@link #install} added, or null; for tests, which check that {@link #settle} removed it. */
+    synchronized Thread installedHook() {
+        return installed;
     }
 
     /** The request a signal makes; never requested unless {@link #install} ran. */

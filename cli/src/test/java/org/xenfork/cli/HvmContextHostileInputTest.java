@@ -238,6 +238,44 @@ class HvmContextHostileInputTest extends CommandRunner {
         return b.putLong(0).array();
     }
 
+    /**
+     * A guest shapes its CPU_MSR record: one of 100,000 entries whose every value differs from the other stream's
+     * gave one line per entry. {@code diff} prints the first {@link HvmContextView#MAX_SHOWN} and counts the rest.
+     */
+    @Test
+    void diffOfAnMsrRecordWhoseEveryEntryDiffersIsCutWithACount() throws Exception {
+        int entries = 100_000;
+        Path a = dir.resolve("msr-a.bin");
+        Path b = dir.resolve("msr-b.bin");
+        Files.write(a, withMsrs(entries, 0));
+        Files.write(b, withMsrs(entries, 1));
+        Run text = xenfork(SimXen::create, "hvm-context", "diff", a.toString(), b.toString());
+        assertThat(text.code()).as(text.err()).isZero();
+        List<String> lines = text.out().lines().toList();
+        assertThat(lines).hasSize(HvmContextView.MAX_SHOWN + 1);
+        assertThat(lines.get(0)).isEqualTo("CPU_MSR vcpu 0: msr[0].val 0x0 -> 0x1");
+        assertThat(lines.get(HvmContextView.MAX_SHOWN)).isEqualTo("… " + (entries - HvmContextView.MAX_SHOWN)
+                + " more differences left out (diff prints the first " + HvmContextView.MAX_SHOWN + ")");
+        Run json = xenfork(SimXen::create, "--json", "hvm-context", "diff", a.toString(), b.toString());
+        JsonNode d = JSON.readTree(json.out());
+        assertThat(d).hasSize(HvmContextView.MAX_SHOWN + 1);
+        assertThat(d.get(HvmContextView.MAX_SHOWN).at("/left_out/differences").asLong())
+                .isEqualTo(entries - HvmContextView.MAX_SHOWN);
+    }
+
+    /** HEADER, one CPU_MSR record of {@code entries} MSRs (index i, value i + {@code plus}), END. */
+    static byte[] withMsrs(int entries, long plus) {
+        byte[] header = java.util.Arrays.copyOf(HvmSamples.bytes(HvmSamples.HVM), 32);
+        int body = 8 + 16 * entries;
+        ByteBuffer b = ByteBuffer.allocate(32 + 8 + body + 8).order(ByteOrder.LITTLE_ENDIAN).put(header);
+        b.putShort((short) 20).putShort((short) 0).putInt(body); // HVM_SAVE_CODE(CPU_MSR) = 20
+        b.putInt(entries).putInt(0);
+        for (int i = 0; i < entries; i++) {
+            b.putInt(0xc0000000 + i).putInt(0).putLong(i + plus);
+        }
+        return b.putLong(0).array();
+    }
+
     /** HEADER, END, then {@code tail}. */
     static byte[] withTail(byte[] tail) {
         byte[] header = java.util.Arrays.copyOf(HvmSamples.bytes(HvmSamples.HVM), 32);

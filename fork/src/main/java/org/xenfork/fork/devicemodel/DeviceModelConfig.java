@@ -215,7 +215,8 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
      * {@code device_model_override}: xl runs whatever file it names once {@code access(X_OK)} passes
      * (libxl's {@code libxl__spawn_local_dm}). xenfork, which runs it as root, asks for more: an existing
      * executable regular file, whose real name says it is a QEMU (only QEMU can load the device state;
-     * this keeps a shell or an interpreter out), that only root (or you) can change.
+     * this keeps a shell or an interpreter out), that only root (or you) can change. Returns the file's real
+     * path, links resolved: the one checked is the one run.
      */
     private static Path override(XlConfig cfg, int line, String value) {
         String at = "device_model_override = " + Values.quoted(value) + ": ";
@@ -233,13 +234,15 @@ public record DeviceModelConfig(String name, int memoryMib, int vcpus, int maxVc
                 throw cfg.error(line, at + real + " is not named as a QEMU: a fork's device model must be Xen's QEMU, "
                         + "the only program that loads its device state");
             }
-            TrustedPaths.problem(p).ifPresent(why -> {
+            TrustedPaths.problem(real).ifPresent(why -> {
                 throw cfg.error(line, at + "xenfork would run as root a file others can change: " + why);
             });
+            // The real path is what was checked, so it is what runs: a link on the way, in a folder others
+            // can write, could be pointed elsewhere between this check and QEMU's start.
+            return real;
         } catch (IOException e) {
             throw cfg.error(line, at + "cannot check it: " + e);
         }
-        return p;
     }
 
     /**

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import org.xenfork.fork.ForkRequestException;
 import org.xenfork.fork.OutputFile;
+import org.xenfork.fork.OutputPathException;
 import org.xenfork.qmp.QmpClient;
 
 /**
@@ -18,6 +19,12 @@ import org.xenfork.qmp.QmpClient;
  * state holds guest data), which is renamed over the target only once QEMU said it
  * is done and the stream starts as it should; after a failure, a timeout or a
  * signal the folder is gone, so a QEMU that writes late cannot leave a file.
+ *
+ * <p>QEMU opens that file itself, by name and as root, perhaps after xenfork gave up
+ * waiting. So the target's folder must be one only root or the caller can change
+ * ({@link #target}): in a folder others can write ({@code /tmp}), someone could make a
+ * folder of the private folder's name once it is removed, with a link in it, and a late
+ * QEMU would write through that link wherever it points.
  */
 public final class DeviceStateFile {
     /** "QEVM", big-endian. */
@@ -28,11 +35,32 @@ public final class DeviceStateFile {
     }
 
     /**
+     * Where a device state may be saved: {@link OutputFile#at}'s checks, and a folder only root or
+     * the caller can change (see the class comment).
+     *
+     * @throws OutputPathException naming the path and why, before anything is asked of QEMU
+     */
+    public static OutputFile target(Path file) {
+        OutputFile out = OutputFile.at(file);
+        Path folder = out.target().toAbsolutePath().getParent();
+        try {
+            TrustedPaths.problem(folder).ifPresent(why -> {
+                throw new OutputPathException("cannot save to " + file + ": QEMU writes the device state itself, as "
+                        + "root, and maybe after xenfork stopped waiting, so the folder must be one only root or you "
+                        + "can change, and " + why + "; save into such a folder (e.g. one made with mktemp -d)");
+            });
+        } catch (IOException e) {
+            throw new OutputPathException("cannot save to " + file + ": cannot check its folder " + folder + ": " + e);
+        }
+        return out;
+    }
+
+    /**
      * Asks the QEMU behind {@code qmp} to save its device state to {@code target}. When it
      * fails and the unfinished file cannot be removed either, the exception thrown carries an
      * {@link OutputFile.NotRemovedException} as suppressed, naming what is left.
      *
-     * @param target where the file goes, checked by {@link OutputFile#at} before connecting
+     * @param target where the file goes, from {@link #target} (called before connecting)
      * @param live QMP's {@code live}: true lets QEMU release its disk images afterwards
      *             (for a migration); a fork's parent keeps its disks, so false
      * @return the file's size in bytes

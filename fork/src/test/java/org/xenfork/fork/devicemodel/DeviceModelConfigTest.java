@@ -251,6 +251,13 @@ class DeviceModelConfigTest {
                 "t.cfg"))).hasMessageContaining("is not named as a QEMU");
         assertThat(DeviceModelConfig.of(XlConfig.parse(BASE + "device_model_override = '" + qemu + "'", "t.cfg"))
                 .binary()).isEqualTo(qemu);
+        // A link in a folder anyone can write, to a trusted QEMU: whoever owns that folder could point the link
+        // at their own program between the check and QEMU's start, so what runs is the path checked, not the link.
+        Path shared = Files.createDirectory(dir.resolve("shared"));
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path swappable = Files.createSymbolicLink(shared.resolve("qemu"), qemu);
+        assertThat(DeviceModelConfig.of(XlConfig.parse(BASE + "device_model_override = '" + swappable + "'", "t.cfg"))
+                .binary()).isEqualTo(qemu.toRealPath());
     }
 
     @Test

@@ -36,11 +36,28 @@ class DeviceStateFileTest {
     }
 
     @Test
+    void aFolderOthersCanWriteIsRefusedBeforeQemuIsAsked() throws IOException, InterruptedException {
+        // Once the private folder is removed (a timeout, a signal), whoever can write the target's folder could
+        // make one of the same name holding a link; a root QEMU writing late would follow it.
+        Path shared = Files.createDirectory(dir.resolve("shared"));
+        // mode 1777, as /tmp: the sticky bit keeps others from renaming our entries, not from adding their own
+        Process chmod = new ProcessBuilder("chmod", "1777", shared.toString()).inheritIO().start();
+        assertThat(chmod.waitFor(10, TimeUnit.SECONDS) && chmod.exitValue() == 0).as("chmod 1777 " + shared).isTrue();
+        assertThatThrownBy(() -> DeviceStateFile.target(shared.resolve("p.state")))
+                .isInstanceOf(OutputPathException.class)
+                .hasMessageStartingWith("cannot save to " + shared.resolve("p.state") + ": QEMU writes the device state "
+                        + "itself, as root")
+                .hasMessageContaining(shared + " is writable by everyone");
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwx------"));
+        assertThat(DeviceStateFile.target(shared.resolve("p.state")).target()).isEqualTo(shared.resolve("p.state"));
+    }
+
+    @Test
     void savesAQevmFileWithMode0600() throws IOException {
         try (TestQemu qemu = TestQemu.builder(dir).start();
              QmpClient c = QmpClient.connect(qemu.qmpSocket(), T)) {
             Path target = dir.resolve("p.state");
-            long size = DeviceStateFile.save(c, OutputFile.at(target), false, T);
+            long size = DeviceStateFile.save(c, DeviceStateFile.target(target), false, T);
             assertThat(size).isEqualTo(Files.size(target)).isGreaterThan(10_000);
             assertThat(DeviceStateFile.check(target)).isEqualTo(size);
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(target))).isEqualTo("rw-------");
@@ -55,7 +72,7 @@ class DeviceStateFileTest {
             qemu.suspend(); // SIGSTOP: the save below waits on a QEMU that will never answer
             CompletableFuture<Long> save = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return DeviceStateFile.save(c, OutputFile.at(dir.resolve("k.state")), false, T);
+                    return DeviceStateFile.save(c, DeviceStateFile.target(dir.resolve("k.state")), false, T);
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
@@ -99,7 +116,7 @@ class DeviceStateFileTest {
             fake.inject("xen-save-devices-state", new FakeQmpServer.Fault.Delay(Duration.ofSeconds(1)));
             Path target = dir.resolve("late.state");
             try (QmpClient c = QmpClient.connect(fake.socket(), T)) {
-                assertThatThrownBy(() -> DeviceStateFile.save(c, OutputFile.at(target), false, Duration.ofMillis(200)))
+                assertThatThrownBy(() -> DeviceStateFile.save(c, DeviceStateFile.target(target), false, Duration.ofMillis(200)))
                         .isInstanceOf(ConnectionTimeoutException.class);
                 assertThat(files()).as("nothing left when the save gives up").isEmpty();
             }
