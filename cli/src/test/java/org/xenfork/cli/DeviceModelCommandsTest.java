@@ -8,16 +8,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.xenfork.abi.XenRelease;
-import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimXen;
 import org.xenfork.testfixtures.FakeQmpServer;
@@ -29,26 +24,8 @@ import org.xenfork.testfixtures.TestQemu;
  * save itself, and the refusals that must come before anything opens. Launching a
  * QEMU for a real fork is the rig's (RigChecks).
  */
-class DeviceModelCommandsTest extends CommandRunner {
+class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    @TempDir
-    Path dir;
-
-    private FakeQmpServer qmp;
-
-    @BeforeEach
-    void start() throws IOException {
-        Files.createDirectories(dir.resolve("run"));
-        deviceModels = new DeviceModelLauncher.Settings(dir.resolve("run"), dir.resolve("log"), Duration.ofSeconds(5),
-                Duration.ofSeconds(5));
-        qmp = FakeQmpServer.start(dir.resolve("run/qmp-libxl-1"));
-    }
-
-    @AfterEach
-    void stop() {
-        qmp.close();
-    }
 
     /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running). */
     private static SimXen machine(XenRelease release) {

@@ -6,17 +6,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.time.Duration;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.xenfork.abi.XenRelease;
-import org.xenfork.fork.devicemodel.DeviceModelLauncher;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimXen;
-import org.xenfork.testfixtures.FakeQmpServer;
 import org.xenfork.testfixtures.HvmSamples;
 import org.xenfork.testfixtures.SpecialFiles;
 import org.xenfork.wire.FileKind;
@@ -28,25 +22,7 @@ import org.xenfork.wire.FileKind;
  * regular 0600 files, exit 0. Each is now exit 2 naming it, before any hypercall or QMP
  * command, and is left as it was.
  */
-class OutputPathsTest extends CommandRunner {
-    @TempDir
-    Path dir;
-
-    private FakeQmpServer qmp;
-
-    @BeforeEach
-    void start() throws IOException {
-        Files.createDirectories(dir.resolve("run"));
-        deviceModels = new DeviceModelLauncher.Settings(dir.resolve("run"), dir.resolve("log"), Duration.ofSeconds(5),
-                Duration.ofSeconds(5));
-        qmp = FakeQmpServer.start(dir.resolve("run/qmp-libxl-1"));
-    }
-
-    @AfterEach
-    void stop() {
-        qmp.close();
-    }
-
+class OutputPathsTest extends DeviceModelCommandRunner {
     /** Domain-0 and "web" (domain 1, HVM, paused). */
     private static SimXen web(XenRelease release) {
         SimXen x = SimXen.create(release);

@@ -567,37 +567,28 @@ class QmpClientTest {
 
     @Test
     void aBlockedListenerOverflowingTheQueueFailsTheConnectionLoudly() throws Exception {
-        QmpClient c = connect(QmpOptions.DEFAULTS.withEventQueueCapacity(4));
-        CountDownLatch release = new CountDownLatch(1);
-        c.addEventListener(e -> {
-            try {
-                release.await();
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        try {
-            for (int i = 0; i < 20; i++) {
-                fake.sendEvent("FLOOD", null);
-            }
-            Throwable e = catchThrowable(() -> {
-                for (int i = 0; i < 100; i++) {
-                    c.queryStatus(T);
-                    Thread.sleep(10);
-                }
-            });
-            assertThat(e).isInstanceOf(ConnectionClosedException.class)
-                    .hasMessageContaining("QmpOptions.eventQueueCapacity")
-                    .hasMessageContaining("a listener is too slow or blocked");
-        } finally {
-            release.countDown();
-        }
+        Throwable e = floodABlockedListener(QmpOptions.DEFAULTS.withEventQueueCapacity(4), "FLOOD", null);
+        assertThat(e).isInstanceOf(ConnectionClosedException.class)
+                .hasMessageContaining("QmpOptions.eventQueueCapacity")
+                .hasMessageContaining("a listener is too slow or blocked");
     }
 
     @Test
     void aBlockedListenerBehindFewHugeEventsFailsTheConnectionAtTheByteBound() throws Exception {
         // 4 KiB lines: the queue may hold 4 × 4 KiB of them, far fewer than its 1024 events.
-        QmpClient c = connect(QmpOptions.DEFAULTS.withMaxMessageBytes(4096));
+        ObjectNode big = JsonNodeFactory.instance.objectNode().put("pad", "x".repeat(3000));
+        Throwable e = floodABlockedListener(QmpOptions.DEFAULTS.withMaxMessageBytes(4096), "HUGE", big);
+        assertThat(e).isInstanceOf(ConnectionClosedException.class)
+                .hasMessageContaining("4 × QmpOptions.maxMessageBytes = 16384")
+                .hasMessageContaining("a listener is too slow or blocked");
+    }
+
+    /**
+     * Connects with {@code options}, blocks the one listener, sends 20 events, and returns what the client
+     * throws once the connection fails (null if 100 commands later it still has not).
+     */
+    private Throwable floodABlockedListener(QmpOptions options, String event, ObjectNode data) throws Exception {
+        QmpClient c = connect(options);
         CountDownLatch release = new CountDownLatch(1);
         c.addEventListener(e -> {
             try {
@@ -607,19 +598,15 @@ class QmpClientTest {
             }
         });
         try {
-            ObjectNode big = JsonNodeFactory.instance.objectNode().put("pad", "x".repeat(3000));
             for (int i = 0; i < 20; i++) {
-                fake.sendEvent("HUGE", big);
+                fake.sendEvent(event, data);
             }
-            Throwable e = catchThrowable(() -> {
+            return catchThrowable(() -> {
                 for (int i = 0; i < 100; i++) {
                     c.queryStatus(T);
                     Thread.sleep(10);
                 }
             });
-            assertThat(e).isInstanceOf(ConnectionClosedException.class)
-                    .hasMessageContaining("4 × QmpOptions.maxMessageBytes = 16384")
-                    .hasMessageContaining("a listener is too slow or blocked");
         } finally {
             release.countDown();
         }
