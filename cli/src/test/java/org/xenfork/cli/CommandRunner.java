@@ -5,6 +5,7 @@ import java.io.StringWriter;
 import java.util.function.Function;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.fork.devicemodel.DeviceModelLauncher;
+import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimXen;
 
 /**
@@ -25,6 +26,14 @@ abstract class CommandRunner {
 
     /** Where device models' sockets and logs are looked for (a test's folders instead of libxl's). */
     DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;
+
+    /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running): the machine the fork-command tests run on. */
+    static SimXen parentAndWeb(XenRelease release) {
+        SimXen x = SimXen.create(release);
+        x.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
+        x.addGuest(GuestSpec.hvm("web", 1, 65536));
+        return x;
+    }
 
     /** Runs a command; {@link #sim} is then the simulator it ran on (null if it opened none). */
     Run xenfork(Function<XenRelease, SimXen> factory, String... args) {

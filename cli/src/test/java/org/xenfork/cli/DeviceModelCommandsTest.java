@@ -12,8 +12,6 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.xenfork.abi.XenRelease;
-import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimXen;
 import org.xenfork.testfixtures.FakeQmpServer;
 import org.xenfork.testfixtures.TestQemu;
@@ -27,14 +25,6 @@ import org.xenfork.testfixtures.TestQemu;
 class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running). */
-    private static SimXen machine(XenRelease release) {
-        SimXen x = SimXen.create(release);
-        x.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
-        x.addGuest(GuestSpec.hvm("web", 1, 65536));
-        return x;
-    }
-
     private List<String> leftovers() throws IOException {
         try (var s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).filter(n -> n.contains(".part")).toList();
@@ -44,7 +34,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     @Test
     void savesByDomainNameAtomicallyWithMode0600() throws IOException {
         Path file = dir.resolve("p.state");
-        Run r = xenfork(DeviceModelCommandsTest::machine, "--backend", "sim", "--json", "save-devices-state",
+        Run r = xenfork(CommandRunner::parentAndWeb, "--backend", "sim", "--json", "save-devices-state",
                 "--domid", "parent", file.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(Files.readAllBytes(file)).startsWith(0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3);
@@ -67,7 +57,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     void liveAndARunningGuestAreSaid() throws IOException {
         qmp.close();
         qmp = FakeQmpServer.start(dir.resolve("run/qmp-libxl-2"));
-        Run r = xenfork(DeviceModelCommandsTest::machine, "--backend", "sim", "save-devices-state", "--live",
+        Run r = xenfork(CommandRunner::parentAndWeb, "--backend", "sim", "save-devices-state", "--live",
                 "--domid", "2", dir.resolve("w.state").toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).isEmpty();
@@ -80,7 +70,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     void qemuRefusalIsExit1AndLeavesNoFile() throws IOException {
         qmp.inject("xen-save-devices-state", new FakeQmpServer.Fault.ErrorReply("GenericError", "An IO error has occurred"));
         Path file = dir.resolve("p.state");
-        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", qmp.socket().toString(),
+        Run r = xenfork(CommandRunner::parentAndWeb, "save-devices-state", "--qmp", qmp.socket().toString(),
                 file.toString());
         assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
         assertThat(r.err()).contains("save the device state (QMP xen-save-devices-state) failed")
@@ -94,7 +84,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
         qmp.inject("xen-save-devices-state", new FakeQmpServer.Fault.Disconnect());
         Path file = dir.resolve("p.state");
         Files.writeString(file, "older state, kept");
-        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", qmp.socket().toString(),
+        Run r = xenfork(CommandRunner::parentAndWeb, "save-devices-state", "--qmp", qmp.socket().toString(),
                 file.toString());
         assertThat(r.code()).isEqualTo(Main.EXIT_REFUSED);
         assertThat(r.err()).contains("xen-save-devices-state");
@@ -106,7 +96,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     void savesARealQemusDeviceState() throws IOException {
         try (TestQemu q = TestQemu.builder(dir).name("save").start()) {
             Path file = dir.resolve("real.state");
-            Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", q.qmpSocket().toString(),
+            Run r = xenfork(CommandRunner::parentAndWeb, "save-devices-state", "--qmp", q.qmpSocket().toString(),
                     file.toString());
             assertThat(r.code()).as(r.err()).isZero();
             byte[] b = Files.readAllBytes(file);
@@ -129,7 +119,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
         "save-devices-state --domid 0x zz                | 2 | 0x",
     })
     void saveRefusals(String args, int code, String message) {
-        Run r = xenfork(DeviceModelCommandsTest::machine, ("--backend sim " + args).split(" "));
+        Run r = xenfork(CommandRunner::parentAndWeb, ("--backend sim " + args).split(" "));
         assertThat(r.code()).as(r.err()).isEqualTo(code);
         assertThat(r.err()).contains(message);
     }
@@ -143,7 +133,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
     void anOverLongSocketPathIsExit2() throws IOException {
         Path longFolder = Files.createSymbolicLink(dir.resolve("l".repeat(100)), dir.resolve("run"));
         Path socket = longFolder.resolve("qmp-libxl-1");
-        Run r = xenfork(DeviceModelCommandsTest::machine, "save-devices-state", "--qmp", socket.toString(),
+        Run r = xenfork(CommandRunner::parentAndWeb, "save-devices-state", "--qmp", socket.toString(),
                 dir.resolve("p.state").toString());
         assertThat(r.code()).as(r.err()).isEqualTo(Main.EXIT_USAGE);
         assertThat(r.err()).contains("QMP socket path " + socket + " is " + socket.toString().length()
@@ -173,7 +163,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
             {"fork-vm", "-C", good.toString(), "1"}, {"need --launch-dm yes|late"},
         };
         for (int i = 0; i < cases.length; i += 2) {
-            Run r = xenfork(DeviceModelCommandsTest::machine, cases[i]);
+            Run r = xenfork(CommandRunner::parentAndWeb, cases[i]);
             assertThat(r.code()).as(String.join(" ", cases[i]) + ": " + r.err()).isEqualTo(Main.EXIT_USAGE);
             assertThat(r.err()).contains(cases[i + 1][0]);
             assertThat(sim).as("refused before any hypervisor was opened").isNull();
@@ -187,7 +177,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
         Files.writeString(cfg, "type = 'hvm'\nmemory = 64\nname =");
         Path state = dir.resolve("p.state");
         Files.write(state, new byte[] {0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0});
-        Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q", state.toString(),
+        Run r = xenfork(CommandRunner::parentAndWeb, "fork-launch-dm", "-C", cfg.toString(), "-Q", state.toString(),
                 "3");
         assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
         assertThat(r.err()).isEqualTo("xenfork: " + cfg + ":3: the value of name is missing (a \"string\", a number or a "
@@ -205,19 +195,19 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
                 + "device_model_args=[\"-serial\",\"stdio\",\"-qmp\",\"tcp:0.0.0.0:4445,server=on,wait=off\"]\n");
         Path junk = dir.resolve("junk.state");
         Files.write(junk, new byte[] {1, 2, 3});
-        Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q", junk.toString(),
+        Run r = xenfork(CommandRunner::parentAndWeb, "fork-launch-dm", "-C", cfg.toString(), "-Q", junk.toString(),
                 "3");
         assertThat(r.code()).isEqualTo(Main.EXIT_USAGE);
         assertThat(r.err()).startsWith("xenfork: " + cfg + ":4: device_model_args: \"-serial\" is not passed from a config")
                 .contains("--allow-dm-args");
-        Run allowed = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "--allow-dm-args", "-C", cfg.toString(),
+        Run allowed = xenfork(CommandRunner::parentAndWeb, "fork-launch-dm", "--allow-dm-args", "-C", cfg.toString(),
                 "-Q", junk.toString(), "3");
         assertThat(allowed.code()).isEqualTo(Main.EXIT_USAGE);
         assertThat(allowed.err()).contains("QEVM").doesNotContain("device_model_args");
-        Run vm = xenfork(DeviceModelCommandsTest::machine, "fork-vm", "--launch-dm", "late", "--allow-dm-args", "-C",
+        Run vm = xenfork(CommandRunner::parentAndWeb, "fork-vm", "--launch-dm", "late", "--allow-dm-args", "-C",
                 cfg.toString(), "-Q", junk.toString(), "3");
         assertThat(vm.err()).contains("QEVM");
-        Run noDm = xenfork(DeviceModelCommandsTest::machine, "fork-vm", "--allow-dm-args", "1");
+        Run noDm = xenfork(CommandRunner::parentAndWeb, "fork-vm", "--allow-dm-args", "1");
         assertThat(noDm.code()).isEqualTo(Main.EXIT_USAGE);
         assertThat(noDm.err()).contains("need --launch-dm yes|late");
     }
@@ -239,7 +229,7 @@ class DeviceModelCommandsTest extends DeviceModelCommandRunner {
         for (String[] c : cases) {
             Path cfg = dir.resolve("f.cfg");
             Files.writeString(cfg, base + c[0] + "\n");
-            Run r = xenfork(DeviceModelCommandsTest::machine, "fork-launch-dm", "-C", cfg.toString(), "-Q",
+            Run r = xenfork(CommandRunner::parentAndWeb, "fork-launch-dm", "-C", cfg.toString(), "-Q",
                     state.toString(), "3");
             assertThat(r.code()).as(c[0]).isEqualTo(Main.EXIT_USAGE);
             assertThat(r.err()).as(c[0]).startsWith("xenfork: " + cfg + c[1]);

@@ -19,10 +19,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.xenfork.abi.XenRelease;
 import org.xenfork.cli.CommandRunner.Run;
 import org.xenfork.fork.StopRequest;
-import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimCall;
 import org.xenfork.sim.SimDomain;
 import org.xenfork.sim.SimXen;
@@ -38,23 +36,15 @@ import org.xenfork.sim.SimXen;
 class SignalStopTest extends CommandRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running). */
-    private static SimXen machine(XenRelease release) {
-        SimXen x = SimXen.create(release);
-        x.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
-        x.addGuest(GuestSpec.hvm("web", 1, 65536));
-        return x;
-    }
-
     /**
-     * The machine, with a signal delivered right after the first top-level call matching {@code when}:
+     * parentAndWeb, with a signal delivered right after the first top-level call matching {@code when}:
      * the hook's body starts on its own thread, as the JVM starts a shutdown hook, and the workflow's
      * thread goes on only once the stop is requested.
      */
     @SuppressWarnings("try") // the registration is never read: it only has to stay registered while the hold waits
     private Run signalledAfter(Predicate<SimCall> when, List<Thread> hooks, String... args) {
         return xenfork(r -> {
-            SimXen m = machine(r);
+            SimXen m = parentAndWeb(r);
             SignalStop signals = top.signals;
             m.afterCall(when, done -> {
                 CountDownLatch requested = new CountDownLatch(1);
@@ -159,7 +149,7 @@ class SignalStopTest extends CommandRunner {
 
     @Test
     void withoutASignalNothingChangesAndNoHookStays() {
-        Run r = xenfork(SignalStopTest::machine, "--backend", "sim", "--json", "fork-vm", "--count", "2", "1");
+        Run r = xenfork(CommandRunner::parentAndWeb, "--backend", "sim", "--json", "fork-vm", "--count", "2", "1");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).startsWith("[{\"domid\":3,");
         assertThat(top.signals.request().requested()).isFalse();
