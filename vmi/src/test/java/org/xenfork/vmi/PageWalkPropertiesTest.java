@@ -22,7 +22,8 @@ import org.xenfork.vmi.PageWalkException.Reason;
  * and EFER.NXE, a mapped address translates to what the model says, through the entries the
  * tables hold; an unmapped one stops at the first level whose entry maps nothing the model
  * has; every reserved bit of every entry on a path stops the walk there, and every ignored bit
- * changes nothing; reads and writes of ranges are the pages' bytes in order, or fail at the
+ * changes nothing, and an entry whose present bit is clear stops the walk whatever else it
+ * holds; reads and writes of ranges are the pages' bytes in order, or fail at the
  * model's first unmapped page having moved nothing. The model knows the mappings only, not
  * the tables: where an entry lies and what it holds come from {@link PageTables}.
  */
@@ -150,7 +151,7 @@ class PageWalkPropertiesTest {
     }
 
     @Test
-    void everyReservedBitOnAPathStopsTheWalkThereAndEveryIgnoredBitChangesNothing() {
+    void everyReservedBitOnAPathStopsTheWalkThereAndEveryIgnoredBitChangesNothingAndNotPresentComesFirst() {
         qt().withFixedSeed(SEED + 1).withExamples(EXAMPLES).forAll(worlds()).checkAssert(w -> {
             SparsePhysicalMemory mem = new SparsePhysicalMemory();
             PageTables t = w.build(mem);
@@ -174,6 +175,12 @@ class PageWalkPropertiesTest {
                         assertThat(translate(walker, cpu, va).physicalAddress()).as("bit %d of depth %d", bit, d)
                                 .isEqualTo(m.pa + m.inside);
                     }
+                    // Present clear: every other bit is the guest's to use (even the reserved ones), the walk stops.
+                    long reserved = reservedBits(w, d, d == leaf).stream().mapToLong(b -> 1L << b).reduce(0, (a, b) -> a | b);
+                    t.set(d, va, (original | reserved) & ~1L);
+                    PageWalkException e = fails(walker, cpu, va);
+                    assertThat(e.reason()).isEqualTo(Reason.NOT_PRESENT);
+                    assertThat(e.level()).contains(PageTables.LEVELS.get(w.mode())[d]);
                     t.set(d, va, original);
                 }
             }
@@ -293,23 +300,17 @@ class PageWalkPropertiesTest {
     /** Makes the frame at {@code pa} exist, holding bytes that depend on the frame (once: a second fill keeps them). */
     private static void fill(SparsePhysicalMemory mem, long pa) {
         long frame = pa & -K4;
-        try {
-            mem.read(frame, new byte[1], 0, 1);
-            return;
-        } catch (GuestMemoryException absent) {
-            mem.add(frame);
-        }
-        for (int i = 0; i < K4; i++) {
-            mem.put(frame + i, (frame >>> 12) * 13 + i, 1);
+        if (!mem.has(frame)) {
+            byte[] b = new byte[(int) K4];
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (byte) ((frame >>> 12) * 13 + i);
+            }
+            mem.load(frame, b);
         }
     }
 
     private static byte[] physical(SparsePhysicalMemory mem, long pa, int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) mem.get(pa + i, 1);
-        }
-        return b;
+        return mem.dump(pa, n);
     }
 
     // ---- the SDM's bits, written down here on their own ----

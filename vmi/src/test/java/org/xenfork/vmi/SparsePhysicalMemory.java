@@ -32,6 +32,29 @@ final class SparsePhysicalMemory implements PhysicalMemory {
         }
     }
 
+    /** Copies {@code bytes} to {@code address}, making the frames exist (test set-up, not counted). */
+    void load(long address, byte[] bytes) {
+        for (int i = 0; i < bytes.length; i++) {
+            long a = address + i;
+            frames.computeIfAbsent(a & -PAGE, f -> new byte[PAGE])[(int) (a & (PAGE - 1))] = bytes[i];
+        }
+    }
+
+    /** The {@code length} bytes at {@code address}, whose frames must exist (test inspection, not counted). */
+    byte[] dump(long address, int length) {
+        byte[] out = new byte[length];
+        for (int i = 0; i < length; i++) {
+            long a = address + i;
+            out[i] = frames.get(a & -PAGE)[(int) (a & (PAGE - 1))];
+        }
+        return out;
+    }
+
+    /** Whether the frame holding {@code address} exists. */
+    boolean has(long address) {
+        return frames.containsKey(address & -PAGE);
+    }
+
     /** Reads a little-endian value (test inspection, not counted). */
     long get(long address, int size) {
         long v = 0;
