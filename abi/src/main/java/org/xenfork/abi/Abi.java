@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 
 /**
  * The hypercall ABI of one Xen release on x86-64: its structs' layouts, its
@@ -80,8 +81,12 @@ public final class Abi {
         if (!XenRelease.SUPPORTED.contains(release)) {
             throw new AbiException("unsupported Xen release " + release + ": supported are " + XenRelease.supportedList());
         }
-        return CACHE.computeIfAbsent(release, r ->
-                new Abi(r, DeclarationParser.parse("xen-" + r + ".abi", Abi::readResource)));
+        return CACHE.computeIfAbsent(release, r -> parse(r, "xen-" + r + ".abi", Abi::readResource));
+    }
+
+    /** Reads {@code file} and what it includes through {@code files} (file name to text): tests of the language. */
+    static Abi parse(XenRelease release, String file, Function<String, String> files) {
+        return new Abi(release, DeclarationParser.parse(file, files));
     }
 
     public XenRelease release() {
@@ -136,6 +141,26 @@ public final class Abi {
     /** Every constant of this release, in declaration order. */
     public Map<String, Long> constants() {
         return constants;
+    }
+
+    /**
+     * io/ring.h's {@code __CONST_RING_SIZE(ring, bytes)}: how many entries a shared ring declared by
+     * {@code DEFINE_RING_TYPES(ring, ...)} holds in {@code bytes} bytes, the ones left after the header of
+     * {@code struct <ring>_sring} divided by {@code sizeof(union <ring>_sring_entry)}, rounded down to a power
+     * of two (so that an index is masked with size - 1). The monitor ring in one page:
+     * {@code constRingSize("vm_event", 4096)} is 8 in every supported release.
+     */
+    public int constRingSize(String ring, int bytes) {
+        StructLayout shared = struct(ring + "_sring");
+        Field entries = shared.field("ring").orElseThrow(() -> new AbiException(
+                "struct " + shared.name() + " has no ring member: it is not a shared ring of io/ring.h"));
+        int entry = struct(ring + "_sring_entry").size();
+        if (bytes < entries.offset() + entry) {
+            throw new AbiException(bytes + " bytes do not hold one entry of the " + ring + " ring: its header is "
+                    + entries.offset() + " bytes and an entry " + entry + " in Xen " + release
+                    + "; give at least " + (entries.offset() + entry));
+        }
+        return Integer.highestOneBit((bytes - entries.offset()) / entry);
     }
 
     /** The HVM save record types in declaration order (by code), END and HEADER included. */

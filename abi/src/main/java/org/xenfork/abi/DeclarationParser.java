@@ -18,7 +18,7 @@ import java.util.function.Function;
  * typedef uint8_t xen_domain_handle_t[16];
  * struct tag { type name; type name[N]; type name[]; type name : bits;
  *              struct tag name; struct { ... } name; union { ... };   // anonymous (C11)
- *              XEN_GUEST_HANDLE_64(type) name; };
+ *              XEN_GUEST_HANDLE_64(type) name; XEN_GUEST_HANDLE(type) name; };
  * UNION_SELECTOR(struct, union, discriminator) { CONSTANT: member; CONSTANT: ; default: member; };
  * DECLARE_HVM_SAVE_TYPE(NAME, code, struct tag);
  * DECLARE_HVM_SAVE_TYPE_COMPAT(NAME, code, struct tag, struct compat_tag, fixup);   // Xen's, fixup ignored
@@ -209,11 +209,12 @@ final class DeclarationParser {
             }
             return s;
         }
-        if (t.is("XEN_GUEST_HANDLE_64")) {
+        if (t.is("XEN_GUEST_HANDLE_64") || t.is("XEN_GUEST_HANDLE")) {
+            // Both are one 8-byte pointer to the tools on x86-64 (arch-x86/xen.h defines the _64 form as the other).
             expect("(");
             String target = ident();
             expect(")");
-            return new CType.Scalar("XEN_GUEST_HANDLE_64(" + target + ")", 8, false, true);
+            return new CType.Scalar(t.text + "(" + target + ")", 8, false, true);
         }
         if (t.kind == Token.Kind.IDENT) {
             CType s = BUILTINS.get(t.text);

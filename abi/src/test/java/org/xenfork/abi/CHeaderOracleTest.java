@@ -70,6 +70,10 @@ class CHeaderOracleTest {
             #include <xen/memory.h>
             #include <xen/version.h>
             #include <xen/hvm/save.h>
+            #include <xen/vm_event.h>
+            #include <xen/hvm/hvm_op.h>
+            #include <xen/hvm/params.h>
+            #include <xen/hvm/dm_op.h>
             #include <xen/sys/privcmd.h>
 
             static void dump(const char *id, const void *p, size_t n)

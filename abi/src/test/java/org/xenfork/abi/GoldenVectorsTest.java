@@ -44,6 +44,11 @@ class GoldenVectorsTest {
     @MethodSource("releases")
     void everyReleaseHasGoldenCases(String release) {
         assertThat(ReferenceData.golden(release)).hasSizeGreaterThanOrEqualTo(11);
+        Abi abi = Abi.forRelease(XenRelease.parse(release));
+        assertThat(ReferenceData.golden(release)).extracting(c -> c.get("case").asText()).as("the monitor ring's cases")
+                .containsAll(MeasureRelease.NEW_CASES.stream()
+                        .filter(n -> abi.structs().stream().anyMatch(s -> s.name().equals(n.struct())))
+                        .map(MeasureRelease.NewCase::name).toList());
     }
 
     static Stream<String> releases() {

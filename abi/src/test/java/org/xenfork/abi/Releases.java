@@ -52,6 +52,19 @@ public final class Releases {
         return where(Releases::hasForkResetFlags, false);
     }
 
+    /**
+     * A monitor's response can reset the fork it came from: the release defines
+     * {@code VM_EVENT_FLAG_RESET_FORK_STATE}/{@code _MEMORY} in vm_event.h (4.17), as KF/x uses them.
+     */
+    public static Stream<String> withVmEventForkReset() {
+        return where(Releases::hasVmEventForkReset);
+    }
+
+    /** No fork-reset flags in vm_event.h: a fork is reset by XENMEM_sharing_op_fork_reset only. */
+    public static Stream<String> withoutVmEventForkReset() {
+        return where(Releases::hasVmEventForkReset, false);
+    }
+
     /** Releases with {@code struct xen_varbuf} (4.20), which the {@code XENVER_*2} sub-ops fill. */
     public static Stream<String> withVarbuf() {
         return where(Releases::hasVarbuf);
@@ -99,6 +112,10 @@ public final class Releases {
 
     private static boolean hasForkResetFlags(XenRelease r) {
         return Abi.forRelease(r).findConstant("XENMEM_FORK_RESET_STATE").isPresent();
+    }
+
+    private static boolean hasVmEventForkReset(XenRelease r) {
+        return Abi.forRelease(r).findConstant("VM_EVENT_FLAG_RESET_FORK_STATE").isPresent();
     }
 
     private static boolean hasVarbuf(XenRelease r) {

@@ -33,6 +33,7 @@ class ReleasesTest {
             {"withGrantOpts", "withoutGrantOpts"},
             {"withForkResetFlags", "withoutForkResetFlags"},
             {"withVarbuf", "withoutVarbuf"},
+            {"withVmEventForkReset", "withoutVmEventForkReset"},
             {"withExactGetdomaininfo", "withGetdomaininfoAtOrAbove"},
         };
         List<String> all = Releases.all().toList();
