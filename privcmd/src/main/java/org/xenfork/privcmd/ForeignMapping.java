@@ -113,13 +113,13 @@ public final class ForeignMapping implements AutoCloseable {
      */
     public static String describeFrameError(int errno) {
         String why = switch (errno) {
-            case Errno.EINVAL -> "not RAM of the domain: beyond its memory, a hole or an MMIO range, or the domain"
-                    + " is dying";
+            case Errno.EINVAL -> "not RAM of the domain (beyond its memory, a hole or an MMIO range), or the domain"
+                    + " is dying; check the address against the domain's memory";
             case Errno.ENOENT -> "paged out: Xen's pager has not brought the page back (retried "
                     + ForeignMemory.PAGED_OUT_RETRIES + " times); try again later";
-            case Errno.ESRCH -> "no such domain";
+            case Errno.ESRCH -> "no such domain; check the domain id (xenfork list)";
             case Errno.ENOMEM -> "the page is shared and Xen had no memory for the private copy a writable"
-                    + " mapping needs";
+                    + " mapping needs; free host memory, or read instead";
             case Errno.EPERM, Errno.EACCES -> "not permitted: an XSM policy, or a privcmd fd restricted to"
                     + " another domain";
             case Errno.EFAULT -> "the kernel could not reach the page-table entry or the ioctl's arrays";
