@@ -14,9 +14,11 @@ import org.xenfork.privcmd.Errno;
  * The other sharing ops (nominate, share, range_share, debug, audit, …) are
  * not modelled: after the common checks they return ENOSYS.
  *
- * <p>Also the lazy population of a fork's memory ({@code mem_sharing_fork_page}),
- * which in Xen runs on an EPT fault of the fork and here on
- * {@link SimXen#guestAccess}.
+ * <p>Also the lazy population of a fork's memory ({@code mem_sharing_fork_page})
+ * and unsharing, which in Xen run on an EPT fault of the guest (here
+ * {@link SimXen#guestAccess}) and when dom0 maps one of its frames
+ * ({@code get_page_from_gfn} in {@code mod_l1_entry}, here {@link MmuUpdate}):
+ * {@link #resolve}.
  *
  * <p>Not modelled inside fork: the HAP pool (its -ERESTART continuation is
  * transparent to the caller anyway), CPU policies, vmtrace, HVM params,

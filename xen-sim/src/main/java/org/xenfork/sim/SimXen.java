@@ -281,7 +281,7 @@ public final class SimXen {
      * running guest makes Xen do (see {@code mem_sharing_fork_page}). This is
      * how a test makes a fork use memory.
      *
-     * @throws IllegalStateException if the domain is paused or dying
+     * @throws IllegalStateException if the domain is paused or dying, or the page is paged out
      * @throws IllegalArgumentException if no page backs {@code gfn}
      */
     public synchronized void guestAccess(int domid, long gfn, boolean write) {
