@@ -18,7 +18,8 @@ import java.util.function.Function;
  * typedef uint8_t xen_domain_handle_t[16];
  * struct tag { type name; type name[N]; type name[]; type name : bits;
  *              struct tag name; struct { ... } name; union { ... };   // anonymous (C11)
- *              XEN_GUEST_HANDLE_64(type) name; XEN_GUEST_HANDLE(type) name; };
+ *              XEN_GUEST_HANDLE_64(type) name; XEN_GUEST_HANDLE(type) name;
+ *              type *name; };                                    // a C pointer: 8 bytes, unsigned
  * UNION_SELECTOR(struct, union, discriminator) { CONSTANT: member; CONSTANT: ; default: member; };
  * DECLARE_HVM_SAVE_TYPE(NAME, code, struct tag);
  * DECLARE_HVM_SAVE_TYPE_COMPAT(NAME, code, struct tag, struct compat_tag, fixup);   // Xen's, fixup ignored
@@ -238,6 +239,11 @@ final class DeclarationParser {
             rb.add(null, type); // C11 anonymous struct or union
             return;
         }
+        if (accept("*")) {
+            // A user-space pointer in a Linux ioctl struct (privcmd.h): to the layout, an unsigned 8-byte
+            // integer; not a guest handle, which C code sets through Xen's set_xen_guest_handle.
+            type = new CType.Scalar(type.name() + " *", 8, false, false);
+        }
         String name = ident();
         try {
             if (accept("[")) {
@@ -420,7 +426,7 @@ final class DeclarationParser {
                     }
                     out.add(new Token(Kind.NUMBER, s.substring(i, j), line));
                     i = j;
-                } else if ("{}()[];:,".indexOf(c) >= 0) {
+                } else if ("{}()[];:,*".indexOf(c) >= 0) {
                     out.add(new Token(Kind.PUNCT, String.valueOf(c), line));
                     i++;
                 } else {

@@ -37,4 +37,10 @@ public final class Linux {
      * direction bits 0, size 48 — not _IOWR.
      */
     public static final int IOCTL_PRIVCMD_HYPERCALL = 0x00305000;
+
+    /**
+     * IOCTL_PRIVCMD_MMAPBATCH_V2 = _IOC(_IOC_NONE, 'P', 4, sizeof(privcmd_mmapbatch_v2_t)):
+     * size 32. Maps foreign frames into a mapping of the privcmd device, one errno per frame.
+     */
+    public static final int IOCTL_PRIVCMD_MMAPBATCH_V2 = 0x00205004;
 }

@@ -97,6 +97,14 @@ public final class Privcmd implements AutoCloseable {
         return buffers;
     }
 
+    /** The privcmd fd, for the calls other than HYPERCALL on it ({@link ForeignMemory}): only while open. */
+    int fd() {
+        if (closed) {
+            throw new IllegalStateException("privcmd closed");
+        }
+        return fd;
+    }
+
     /**
      * {@code IOCTL_PRIVCMD_HYPERCALL}: hypercall {@code op} with five arguments.
      * Returns the hypercall's non-negative result, truncated to 32 bits by

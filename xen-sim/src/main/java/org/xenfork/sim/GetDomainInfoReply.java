@@ -26,6 +26,7 @@ final class GetDomainInfoReply {
     private final Leaf totPages;
     private final Leaf maxPages;
     private final Leaf shrPages;
+    private final Leaf pagedPages;
     private final Leaf sharedInfoFrame;
     private final Leaf cpuTime;
     private final Leaf nrOnlineVcpus;
@@ -53,6 +54,7 @@ final class GetDomainInfoReply {
         this.totPages = layout.leaf("tot_pages");
         this.maxPages = layout.leaf("max_pages");
         this.shrPages = layout.leaf("shr_pages");
+        this.pagedPages = layout.leaf("paged_pages");
         this.sharedInfoFrame = layout.leaf("shared_info_frame");
         this.cpuTime = layout.leaf("cpu_time");
         this.nrOnlineVcpus = layout.leaf("nr_online_vcpus");
@@ -98,6 +100,7 @@ final class GetDomainInfoReply {
         maxPages.write(info, 0, d.maxPages);
         // shr_pages is only filled in a CONFIG_MEM_SHARING build.
         shrPages.write(info, 0, host.memSharing() ? d.p2m.shrPages() : 0);
+        pagedPages.write(info, 0, d.p2m.pagedPages());
         sharedInfoFrame.write(info, 0, d.sharedInfoFrame);
         cpuTime.write(info, 0, d.cpuTimeNs);
         nrOnlineVcpus.write(info, 0, online);

@@ -14,9 +14,11 @@ import org.xenfork.privcmd.Errno;
  * The other sharing ops (nominate, share, range_share, debug, audit, …) are
  * not modelled: after the common checks they return ENOSYS.
  *
- * <p>Also the lazy population of a fork's memory ({@code mem_sharing_fork_page}),
- * which in Xen runs on an EPT fault of the fork and here on
- * {@link SimXen#guestAccess}.
+ * <p>Also the lazy population of a fork's memory ({@code mem_sharing_fork_page})
+ * and unsharing, which in Xen run on an EPT fault of the guest (here
+ * {@link SimXen#guestAccess}) and when dom0 maps one of its frames
+ * ({@code get_page_from_gfn} in {@code mod_l1_entry}, here {@link MmuUpdate}):
+ * {@link #resolve}.
  *
  * <p>Not modelled inside fork: the HAP pool (its -ERESTART continuation is
  * transparent to the caller anyway), CPU policies, vmtrace, HVM params,
@@ -205,40 +207,118 @@ final class MemSharing {
      * first ancestor's RAM. A write to a shared entry unshares it. Outside a
      * fork only that last case applies.
      *
-     * @throws IllegalStateException if the domain is not running (a paused guest does not execute)
+     * @throws IllegalStateException if the domain is not running (a paused guest does not execute),
+     *                               or the page is paged out (its vCPU would wait for the pager)
      * @throws IllegalArgumentException if no page backs {@code gfn}
      */
     void guestAccess(SimDomain d, long gfn, boolean write) {
         if (!d.isRunnable()) {
             throw new IllegalStateException("d" + d.domid + " is paused or dying: it executes nothing");
         }
-        if (d.p2m.isPrivate(gfn)) {
-            return;
+        requireBacked(d, gfn);
+        resolve(d, gfn, write);
+    }
+
+    /**
+     * Whether a page backs {@code gfn} of {@code d} or can be forked for it: what a guest access or a
+     * foreign mapping would find there, short of paging.
+     *
+     * @throws IllegalStateException if the page is paged out
+     * @throws IllegalArgumentException if nothing backs it
+     */
+    void requireBacked(SimDomain d, long gfn) {
+        if (!P2m.inRange(gfn)) {
+            throw new IllegalArgumentException("d" + d.domid + " has no page at gfn 0x" + Long.toHexString(gfn));
         }
-        if (d.p2m.isShared(gfn)) {
-            if (write) {
-                d.p2m.makePrivate(gfn);
-            }
+        if (d.p2m.isPagedOut(gfn)) {
+            throw new IllegalStateException("gfn 0x" + Long.toHexString(gfn) + " of d" + d.domid
+                    + " is paged out: its vCPU would wait for the pager");
+        }
+        if (d.p2m.has(gfn)) {
             return;
         }
         if (d.parent == null) {
             throw new IllegalArgumentException("d" + d.domid + " has no page at gfn 0x" + Long.toHexString(gfn));
         }
-        if (!write) {
-            for (SimDomain a = d.parent; a != null; a = a.parent) {
-                if (a.isAlive() && a.p2m.nominate(gfn)) {
-                    d.p2m.addShared(gfn);
-                    return;
-                }
+        if (ancestorWithRam(d, gfn) == null) {
+            throw new IllegalArgumentException("no ancestor of fork d" + d.domid + " has RAM at gfn 0x"
+                    + Long.toHexString(gfn));
+        }
+    }
+
+    /**
+     * The populating half of {@code p2m_get_gfn_type_access} with {@code P2M_ALLOC}, and with
+     * {@code P2M_UNSHARE} when {@code unshare}: a fork's hole is filled by
+     * {@code mem_sharing_fork_page}, a shared entry is unshared for a write. False when no page
+     * backs {@code gfn} (a hole of a domain that is no fork, or of a fork no ancestor has RAM for).
+     */
+    boolean resolve(SimDomain d, long gfn, boolean unshare) {
+        if (d.p2m.isPrivate(gfn)) {
+            return true;
+        }
+        if (d.p2m.isShared(gfn)) {
+            if (unshare) {
+                d.p2m.unshare(gfn);
+            }
+            return true;
+        }
+        return d.parent != null && forkPage(d, gfn, unshare);
+    }
+
+    /**
+     * {@code mem_sharing_fork_page}: for a read, a shared entry to the first ancestor's page that can be
+     * nominated (a page a dom0 mapping holds cannot, and the search goes on upward, as Xen's does); for a
+     * write, or when nothing could be shared, a private copy of the first ancestor's RAM.
+     */
+    private boolean forkPage(SimDomain d, long gfn, boolean unsharing) {
+        if (!unsharing) {
+            SimDomain a = sharingAncestor(d, gfn);
+            if (a != null) {
+                a.p2m.nominate(gfn);
+                d.p2m.addShared(gfn, a.p2m.peek(gfn));
+                return true;
             }
         }
+        SimDomain a = ancestorWithRam(d, gfn);
+        if (a == null) {
+            return false;
+        }
+        d.p2m.addPrivateCopy(gfn, a.p2m.peek(gfn));
+        return true;
+    }
+
+    /**
+     * The frame {@code d} would read at {@code gfn}, changing nothing: its own page, else the page a
+     * read fault would share or copy (see {@link #forkPage}); null for an untouched zero page.
+     *
+     * @throws IllegalArgumentException if nothing backs it (see {@link #requireBacked})
+     */
+    Frame peek(SimDomain d, long gfn) {
+        requireBacked(d, gfn);
+        if (d.p2m.has(gfn)) {
+            return d.p2m.peek(gfn);
+        }
+        SimDomain a = sharingAncestor(d, gfn);
+        return (a != null ? a : ancestorWithRam(d, gfn)).p2m.peek(gfn);
+    }
+
+    /** The first ancestor whose page at gfn {@code nominate_page} would share (page_make_sharable fails for a dying one). */
+    private static SimDomain sharingAncestor(SimDomain d, long gfn) {
+        for (SimDomain a = d.parent; a != null; a = a.parent) {
+            if (a.isAlive() && a.p2m.canNominate(gfn)) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    /** The first ancestor with RAM at gfn, whose page a fork copies. */
+    private static SimDomain ancestorWithRam(SimDomain d, long gfn) {
         for (SimDomain a = d.parent; a != null; a = a.parent) {
             if (a.p2m.has(gfn)) {
-                d.p2m.makePrivate(gfn);
-                return;
+                return a;
             }
         }
-        throw new IllegalArgumentException("no ancestor of fork d" + d.domid + " has RAM at gfn 0x"
-                + Long.toHexString(gfn));
+        return null;
     }
 }

@@ -190,6 +190,13 @@ public final class SimDomain {
         }
     }
 
+    /** Pages Xen's pager has taken out of memory ({@code paged_pages}). */
+    public long pagedPages() {
+        synchronized (lock) {
+            return p2m.pagedPages();
+        }
+    }
+
     public long cpuTimeNs() {
         synchronized (lock) {
             return cpuTimeNs;

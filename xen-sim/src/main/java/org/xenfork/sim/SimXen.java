@@ -146,6 +146,8 @@ public final class SimXen {
     private final SysctlHypercall sysctl;
     private final MemoryOpHypercall memoryOp;
     private final MulticallHypercall multicall;
+    private final MmuUpdate mmuUpdate;
+    private final long hcMmuUpdate;
     private final long hcMemoryOp;
     private final long hcMulticall;
     private final long hcXenVersion;
@@ -179,6 +181,8 @@ public final class SimXen {
         this.sysctl = new SysctlHypercall(abi, table, info, host);
         this.memoryOp = new MemoryOpHypercall(abi, host, memSharing);
         this.multicall = new MulticallHypercall(abi);
+        this.mmuUpdate = new MmuUpdate(table, memSharing);
+        this.hcMmuUpdate = abi.constant("__HYPERVISOR_mmu_update");
         this.hcMemoryOp = abi.constant("__HYPERVISOR_memory_op");
         this.hcMulticall = abi.constant("__HYPERVISOR_multicall");
         this.hcXenVersion = abi.constant("__HYPERVISOR_xen_version");
@@ -277,11 +281,107 @@ public final class SimXen {
      * running guest makes Xen do (see {@code mem_sharing_fork_page}). This is
      * how a test makes a fork use memory.
      *
-     * @throws IllegalStateException if the domain is paused or dying
+     * @throws IllegalStateException if the domain is paused or dying, or the page is paged out
      * @throws IllegalArgumentException if no page backs {@code gfn}
      */
     public synchronized void guestAccess(int domid, long gfn, boolean write) {
         memSharing.guestAccess(require(domid), gfn, write);
+    }
+
+    /**
+     * Puts {@code bytes} into the memory of guest {@code domid} at guest-physical {@code address}, as
+     * the guest itself would have written them, whether it runs or not: each page is a write access
+     * (see {@link #guestAccess}), so a shared page is unshared first and a fork gets its own copy of
+     * its parent's page. For tests that need known bytes in a guest.
+     *
+     * @throws IllegalArgumentException if no page backs part of the range (nothing is written then)
+     * @throws IllegalStateException if part of the range is paged out (nothing is written then)
+     */
+    public synchronized void writeGuestMemory(int domid, long address, byte[] bytes) {
+        SimDomain d = require(domid);
+        forEachPage(address, bytes.length, (gfn, offset, at, n) -> memSharing.requireBacked(d, gfn));
+        forEachPage(address, bytes.length, (gfn, offset, at, n) -> {
+            memSharing.resolve(d, gfn, true);
+            d.p2m.frame(gfn).write(offset, bytes, at, n);
+        });
+    }
+
+    /**
+     * The {@code length} bytes guest {@code domid} would read at guest-physical {@code address} now,
+     * changing nothing: no page is shared or copied by looking (a fork's missing page shows what a read
+     * fault would bring, its parent's). For tests that check what reached a guest.
+     *
+     * @throws IllegalArgumentException if no page backs part of the range
+     * @throws IllegalStateException if part of it is paged out
+     */
+    public synchronized byte[] readGuestMemory(int domid, long address, int length) {
+        SimDomain d = require(domid);
+        byte[] out = new byte[length];
+        forEachPage(address, length, (gfn, offset, at, n) -> {
+            Frame f = memSharing.peek(d, gfn);
+            if (f != null) {
+                f.read(offset, out, at, n);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Xen's pager takes page {@code gfn} of guest {@code domid} out of memory
+     * ({@code p2m_mem_paging_nominate} and {@code _evict}: it leaves tot_pages and joins paged_pages)
+     * and brings it back after {@code requestsUntilBack} populate requests: the foreign mapping
+     * attempts that hit it fail with ENOENT, the one after the last succeeds. A stand-in for a paging
+     * daemon (xenpaging) and its ring, which are not modelled.
+     *
+     * @throws IllegalArgumentException unless the page is private to the domain and not mapped by dom0
+     */
+    public synchronized void pageOut(int domid, long gfn, int requestsUntilBack) {
+        SimDomain d = require(domid);
+        if (!P2m.inRange(gfn)) {
+            throw new IllegalArgumentException("d" + domid + " has no page at gfn 0x" + Long.toHexString(gfn));
+        }
+        d.p2m.pageOut(gfn, requestsUntilBack);
+    }
+
+    /**
+     * One {@code mmu_update} hypercall by dom0's kernel mapping frames of {@code foreigndom} (see
+     * {@link MmuUpdate}): logged, subject to planned faults (an injected errno fails the first request,
+     * with none done), answered. Not an {@link #afterCall} point: it comes from inside an ioctl.
+     */
+    synchronized MmuUpdate.Result mmuUpdate(int foreigndom, List<MmuUpdate.Request> requests) {
+        SimCall call = new SimCall((int) hcMmuUpdate, hypercallNames.name(hcMmuUpdate).replaceFirst("^__HYPERVISOR_", ""),
+                -1, "", -1, "", foreigndom);
+        int slot = log.size();
+        log.add(null);
+        int injected = faults.take(call);
+        MmuUpdate.Result r;
+        if (injected != 0) {
+            r = new MmuUpdate.Result(-injected, 0, List.of());
+        } else {
+            tick();
+            r = mmuUpdate.call(foreigndom, requests);
+        }
+        log.set(slot, new LoggedCall(call, r.rc(), injected != 0));
+        return r;
+    }
+
+    /** One page's part of a byte range: its gfn, the offset in the page, the offset in the range, the length. */
+    private interface PagePart {
+        void accept(long gfn, int offset, int at, int length);
+    }
+
+    private static void forEachPage(long address, int length, PagePart part) {
+        if (address < 0 || length < 0 || address + length < address) {
+            throw new IllegalArgumentException("guest-physical range 0x" + Long.toHexString(address) + " + "
+                    + length + " bytes");
+        }
+        for (int at = 0; at < length; ) {
+            long a = address + at;
+            int offset = (int) (a % Frame.SIZE);
+            int n = Math.min(length - at, Frame.SIZE - offset);
+            part.accept(a / Frame.SIZE, offset, at, n);
+            at += n;
+        }
     }
 
     /** Makes every vCPU of the guest block (idle) or wake: XEN_DOMINF_blocked vs running. */

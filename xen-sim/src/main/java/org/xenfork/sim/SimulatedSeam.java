@@ -39,14 +39,19 @@ import org.xenfork.privcmd.NativeSeam;
  *     EINVAL), on an fd opened for writing if {@code PROT_WRITE} (else EACCES);
  *     anonymous memory with {@code MAP_ANONYMOUS} and exactly one of
  *     MAP_SHARED/MAP_PRIVATE (else EINVAL), its pages present (reachable by
- *     Xen) once written or at once with {@code MAP_LOCKED}. privcmd's own mmap (foreign
- *     mappings) is not simulated and throws UnsupportedOperationException.</li>
+ *     Xen) once written or at once with {@code MAP_LOCKED}. Of the privcmd device
+ *     ({@code privcmd_mmap}) any mapping, EACCES for {@code PROT_WRITE|MAP_SHARED} on
+ *     an fd opened read-only: its pages map nothing until an MMAPBATCH_V2 (touching
+ *     one is a SIGBUS, {@code privcmd_fault}).</li>
  * <li>{@code munmap} of exactly one whole mapping and {@code madvise} on mapped
- *     pages; anything else EINVAL (stricter than Linux, to catch buffer bugs).</li>
+ *     pages; anything else EINVAL (stricter than Linux, to catch buffer bugs).
+ *     Unmapping a privcmd mapping drops the references its frames held.</li>
  * <li>{@code read}/{@code write} of unmapped memory: IllegalStateException
- *     (SIGSEGV in real life).</li>
- * <li>{@code ioctl}: HYPERCALL on the privcmd fd; its struct unreadable: EFAULT;
- *     other requests ENOTTY; the hypercall device has no ioctls (ENOTTY). A
+ *     (SIGSEGV in real life; SIGBUS for a privcmd page that maps no frame).</li>
+ * <li>{@code ioctl}: HYPERCALL on the privcmd fd; its struct unreadable: EFAULT.
+ *     MMAPBATCH_V2 on the privcmd fd: foreign frames into a privcmd mapping
+ *     ({@link PrivcmdMmapBatch}, with Xen's side in {@link MmuUpdate}). Other
+ *     requests ENOTTY; the hypercall device has no ioctls (ENOTTY). A
  *     result in [-4095, -1] is thrown as errno, any other value returned
  *     truncated to {@code int} as glibc's {@code ioctl()} does.</li>
  * </ul>
@@ -70,6 +75,7 @@ public final class SimulatedSeam implements NativeSeam {
     private final int hypercallSize;
     private final Leaf op;
     private final Leaf[] args;
+    private final PrivcmdMmapBatch mmapBatch;
 
     /** A seam to {@code xen} with both /dev/xen/privcmd and /dev/xen/hypercall present. */
     public SimulatedSeam(SimXen xen) {
@@ -87,6 +93,7 @@ public final class SimulatedSeam implements NativeSeam {
         for (int i = 0; i < n; i++) {
             args[i] = s.leaf("arg[" + i + "]");
         }
+        this.mmapBatch = new PrivcmdMmapBatch(xen.release());
     }
 
     /** A seam on a kernel without privcmd-buf: opening /dev/xen/hypercall fails with ENOENT. */
@@ -107,6 +114,11 @@ public final class SimulatedSeam implements NativeSeam {
     /** Live mappings (for tests that check every buffer is unmapped). */
     public int mappingCount() {
         return memory.mappingCount();
+    }
+
+    /** Live mappings of the privcmd device, the foreign mappings among {@link #mappingCount()}. */
+    public int privcmdMappingCount() {
+        return memory.privcmdMappingCount();
     }
 
     @Override
@@ -141,8 +153,19 @@ public final class SimulatedSeam implements NativeSeam {
     @Override
     public int ioctl(int fd, int request, long argAddress) throws NativeException {
         String call = request == Linux.IOCTL_PRIVCMD_HYPERCALL ? "ioctl(IOCTL_PRIVCMD_HYPERCALL)"
+                : request == Linux.IOCTL_PRIVCMD_MMAPBATCH_V2 ? "ioctl(IOCTL_PRIVCMD_MMAPBATCH_V2)"
                 : "ioctl(0x" + Integer.toHexString(request) + ")";
         OpenFile file = file(fd, call);
+        if (file.device == Device.PRIVCMD && request == Linux.IOCTL_PRIVCMD_MMAPBATCH_V2) {
+            long rc;
+            synchronized (xen) {
+                rc = mmapBatch.ioctl(memory, xen, argAddress);
+            }
+            if (rc < 0) {
+                throw new NativeException(call, (int) -rc);
+            }
+            return (int) rc;
+        }
         if (file.device != Device.PRIVCMD || request != Linux.IOCTL_PRIVCMD_HYPERCALL) {
             throw new NativeException(call, Errno.ENOTTY);
         }
@@ -178,23 +201,36 @@ public final class SimulatedSeam implements NativeSeam {
             return memory.map(size, prot, (flags & Linux.MAP_LOCKED) != 0);
         }
         OpenFile file = file(fd, call);
+        // do_mmap: a shared writable mapping needs an fd open for writing.
+        if (type == Linux.MAP_SHARED && (prot & Linux.PROT_WRITE) != 0 && file.accessMode == O_RDONLY) {
+            throw new NativeException(call, Errno.EACCES);
+        }
         if (file.device == Device.PRIVCMD) {
-            throw new UnsupportedOperationException("mmap of /dev/xen/privcmd (foreign mappings) is not simulated");
+            // privcmd_mmap accepts any mapping; its pages show frames once an MMAPBATCH maps them.
+            return memory.mapPrivcmd(size, prot);
         }
         // privcmd-buf: "if (!(vma->vm_flags & VM_SHARED)) return -EINVAL", pages allocated now.
         if (type != Linux.MAP_SHARED) {
             throw new NativeException(call, Errno.EINVAL);
-        }
-        if ((prot & Linux.PROT_WRITE) != 0 && file.accessMode == O_RDONLY) {
-            throw new NativeException(call, Errno.EACCES);
         }
         return memory.map(size, prot, true);
     }
 
     @Override
     public void munmap(long address, long length) throws NativeException {
-        if (!memory.unmap(address, length)) {
-            throw new NativeException("munmap(0x" + Long.toHexString(address) + ", " + length + ")", Errno.EINVAL);
+        synchronized (xen) {
+            AddressSpace.Mapping m = memory.unmap(address, length);
+            if (m == null) {
+                throw new NativeException("munmap(0x" + Long.toHexString(address) + ", " + length + ")", Errno.EINVAL);
+            }
+            if (m.isPrivcmd()) {
+                // zap_page_range, then Xen's put_page_from_l1e for each foreign entry.
+                for (int p = 0; p < m.pages(); p++) {
+                    if (m.frame(p) != null) {
+                        m.frame(p).unmapped();
+                    }
+                }
+            }
         }
     }
 

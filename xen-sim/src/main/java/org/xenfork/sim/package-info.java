@@ -13,13 +13,14 @@
  *
  * <h2>Who does what</h2>
  * <ul>
- * <li>{@link org.xenfork.sim.SimulatedSeam}: Linux (devices, mmap, the HYPERCALL ioctl);
+ * <li>{@link org.xenfork.sim.SimulatedSeam}: Linux (devices, mmap, the HYPERCALL and MMAPBATCH_V2
+ *     ioctls, the latter in {@code PrivcmdMmapBatch} over {@code MmuUpdate});
  *     {@code AddressSpace}: the process's memory, as the process and as Xen's copy_to/from_guest see it.</li>
  * <li>{@link org.xenfork.sim.SimXen}: the hypervisor, its options, call log and fault plan;
  *     one class per hypercall: {@code XenVersionHypercall}, {@code DomctlHypercall}
  *     (with {@code CreateDomain}), {@code SysctlHypercall}, {@code MemoryOpHypercall}
  *     (with {@code MemSharing}), {@code MulticallHypercall}.</li>
- * <li>State: {@link org.xenfork.sim.SimDomain} (with {@code P2m} and its HVM records),
+ * <li>State: {@link org.xenfork.sim.SimDomain} (with {@code P2m}, its {@code Frame}s and its HVM records),
  *     {@code DomainTable}, {@code DomainLifecycle}, {@code HvmSaveRestore} (save/restore),
  *     {@code GetDomainInfoReply} (getdomaininfo).</li>
  * </ul>
@@ -35,8 +36,10 @@
  * (HEADER, CPU, LAPIC, LAPIC_REGS, MTRR, END) with get/set/partial and the
  * 4.19 dry-run load, XENMEM_sharing_op fork and fork_reset with all their
  * checks, fork memory page by page (shared on read, private on write, private
- * pages dropped by a reset), multicall, xen_version, EFAULT for memory Xen
- * cannot reach, cpu_time advancing with hypercalls.
+ * pages dropped by a reset) with its contents ({@code Frame}), foreign mappings
+ * (mmap of privcmd, IOCTL_PRIVCMD_MMAPBATCH_V2 over mmu_update, with Linux's
+ * and Xen's errnos), paging out as a stand-in pager, multicall, xen_version,
+ * EFAULT for memory Xen cannot reach, cpu_time advancing with hypercalls.
  *
  * <h2>Not modelled</h2>
  * Other hypercalls and commands (ENOSYS), other sharing ops (ENOSYS), other HVM
@@ -45,6 +48,8 @@
  * beyond createdomain's version check, cpupools other than 0, XSM (the caller
  * is always a privileged dom0), hypercall continuations (never needed: nothing
  * is preempted), IOCTL_PRIVCMD_RESTRICT and the other privcmd ioctls, foreign
- * mappings. physinfo's free_pages is approximate.
+ * mappings of PV guests (machine frames), a PVH dom0's XENMEM_add_to_physmap_range
+ * path, the zombie a destroyed domain stays while dom0 maps its pages, the
+ * paging ring and daemon. physinfo's free_pages is approximate.
  */
 package org.xenfork.sim;

@@ -87,8 +87,12 @@ class SimulatedSeamTest {
         assertThat(errno(() -> seam.mmap(4096, RW, Linux.MAP_ANONYMOUS, -1, 0))).isEqualTo(Errno.EINVAL);
         assertThat(errno(() -> seam.mmap(4096, RW, Linux.MAP_SHARED, 99, 0))).isEqualTo(Errno.EBADF);
         int privcmd = seam.open(Linux.PRIVCMD_DEVICE, FLAGS);
-        assertThatThrownBy(() -> seam.mmap(4096, RW, Linux.MAP_SHARED, privcmd, 0))
-                .isInstanceOf(UnsupportedOperationException.class);
+        int readOnly = seam.open(Linux.PRIVCMD_DEVICE, Linux.O_CLOEXEC);
+        assertThat(errno(() -> seam.mmap(4096, RW, Linux.MAP_SHARED, readOnly, 0))).isEqualTo(Errno.EACCES);
+        // privcmd_mmap takes any mapping; its pages map nothing until an MMAPBATCH (ForeignMappingSimTest)
+        long p = seam.mmap(4096, RW, Linux.MAP_SHARED, privcmd, 0);
+        assertThatThrownBy(() -> seam.read(p, new byte[1], 0, 1)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("bus error");
     }
 
     @Test
@@ -121,7 +125,9 @@ class SimulatedSeamTest {
         int privcmd = seam.open(Linux.PRIVCMD_DEVICE, FLAGS);
         int buf = seam.open(Linux.HYPERCALL_DEVICE, FLAGS);
         long arg = seam.mmap(4096, RW, Linux.MAP_SHARED, buf, 0);
-        assertThat(errno(() -> seam.ioctl(privcmd, 0x00205004, arg))).isEqualTo(Errno.ENOTTY);
+        // IOCTL_PRIVCMD_UNIMPLEMENTED = _IOC(_IOC_NONE, 'P', 0xFF, 0): Linux's default case, ENOTTY
+        assertThat(errno(() -> seam.ioctl(privcmd, 0x000050ff, arg))).isEqualTo(Errno.ENOTTY);
+        assertThat(errno(() -> seam.ioctl(buf, Linux.IOCTL_PRIVCMD_MMAPBATCH_V2, arg))).isEqualTo(Errno.ENOTTY);
         assertThat(errno(() -> seam.ioctl(buf, Linux.IOCTL_PRIVCMD_HYPERCALL, arg))).isEqualTo(Errno.ENOTTY);
         assertThat(errno(() -> seam.ioctl(77, Linux.IOCTL_PRIVCMD_HYPERCALL, arg))).isEqualTo(Errno.EBADF);
         // copy_from_user of the privcmd_hypercall itself fails
