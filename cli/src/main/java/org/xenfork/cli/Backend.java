@@ -121,6 +121,11 @@ abstract class Backend implements AutoCloseable {
         return hypervisor;
     }
 
+    /** The open privcmd device, for what is not a hypercall: foreign mappings of guest memory. */
+    Privcmd privcmd() {
+        return privcmd;
+    }
+
     @Override
     public void close() {
         if (hypervisor != null) {

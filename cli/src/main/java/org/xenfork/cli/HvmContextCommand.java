@@ -214,7 +214,7 @@ final class HvmContextCommand implements Runnable {
         public void run() {
             PrintWriter err = spec.commandLine().getErr();
             DomainArgument arg = DomainArgument.parse(domain, "load an HVM context into");
-            byte[] bytes = HvmContextFiles.read(file);
+            byte[] bytes = HvmContextSource.readFile(file);
             try (Backend b = Backend.open(parent.root, err)) {
                 int d = arg.resolve(b);
                 HvmContext ctx = HvmContextSource.parse(bytes, b.xen().release(), file.toString());

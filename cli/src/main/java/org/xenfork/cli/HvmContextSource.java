@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.hvmcontext.HvmContext;
 import org.xenfork.hvmcontext.HvmContextException;
+import org.xenfork.privcmd.HypercallBuffers;
 
 /**
  * Where an {@code hvm-context} command reads a context: a file, or a domain
@@ -19,6 +20,9 @@ final class HvmContextSource {
      * from 4.21), and reading such a file with 4.17 rules says to pass {@code --xen}.
      */
     static final XenRelease FILE_RELEASE = XenRelease.parse("4.17");
+
+    /** The most a context file can be: what {@code Hypervisor.setHvmContext} can send (privcmd's buffer bound). */
+    static final int MAX_BYTES = HypercallBuffers.MAX_BYTES;
 
     private final String text;
     private final Path file;
@@ -53,7 +57,12 @@ final class HvmContextSource {
 
     /** The file's bytes (exit 2 if it cannot be read); read before a backend opens, so a bad file changes nothing. */
     byte[] fileBytes() {
-        return HvmContextFiles.read(file);
+        return readFile(file);
+    }
+
+    /** A context file's bytes, bounded by {@link #MAX_BYTES}; exit 2 if it cannot be read. */
+    static byte[] readFile(Path file) {
+        return InputFiles.read(file, MAX_BYTES, "an HVM context file, as hvm-context get writes it");
     }
 
     /** The release a file is read with when no hypervisor is asked: {@code --xen}, else {@link #FILE_RELEASE}. */

@@ -76,7 +76,7 @@ public final class Main {
                 commandLine.getErr().println("xenfork: " + unusablePath(p));
                 return EXIT_USAGE;
             }
-            if (ex instanceof XenException || ex instanceof ForkException) {
+            if (ex instanceof XenException || ex instanceof ForkException || ex instanceof RefusedException) {
                 commandLine.getErr().println("xenfork: " + ex.getMessage());
                 return EXIT_REFUSED;
             }

@@ -75,6 +75,7 @@ public final class XenforkCommand implements Runnable {
         m.put("save-devices-state", SaveDevicesStateCommand::new);
         m.put("fork-launch-dm", ForkLaunchDmCommand::new);
         m.put("hvm-context", HvmContextCommand::new);
+        m.put("mem", MemCommand::new);
         m.put("demo", DemoCommand::new);
         return m;
     }

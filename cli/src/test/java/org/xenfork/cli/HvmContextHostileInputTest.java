@@ -179,11 +179,11 @@ class HvmContextHostileInputTest extends CommandRunner {
     @Timeout(value = 300, unit = TimeUnit.SECONDS)
     void parseAndShowOfA64MegabyteStreamFitInFourTimesItsSize() throws Exception {
         Path file = dir.resolve("64m.bin");
-        int records = (HvmContextFiles.MAX_BYTES - 40) / 8;
+        int records = (HvmContextSource.MAX_BYTES - 40) / 8;
         Files.write(file, emptyRecords(records));
-        assertThat(Files.size(file)).isLessThanOrEqualTo(HvmContextFiles.MAX_BYTES).isGreaterThan(HvmContextFiles.MAX_BYTES - 8);
+        assertThat(Files.size(file)).isLessThanOrEqualTo(HvmContextSource.MAX_BYTES).isGreaterThan(HvmContextSource.MAX_BYTES - 8);
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(java.toString(), "-Xmx" + 4 * (HvmContextFiles.MAX_BYTES >> 20) + "m",
+        Process p = new ProcessBuilder(java.toString(), "-Xmx" + 4 * (HvmContextSource.MAX_BYTES >> 20) + "m",
                 "-cp", System.getProperty("java.class.path"), Main.class.getName(),
                 "hvm-context", "show", file.toString(), "--type", "HEADER")
                 .redirectErrorStream(true).start();

@@ -90,6 +90,7 @@ public final class RigChecks {
         step("pause/unpause", () -> pauseUnpause(guest, g));
         step("createdomain/destroy", this::createAndDestroy);
         step("hvm context", () -> whilePaused(guest, g, () -> hvmContext(g)));
+        step("guest memory", () -> whilePaused(guest, g, () -> new MemoryChecks(this, guest, g).run(memshr)));
         if (memshr) {
             step("fork", () -> whilePaused(guest, g, () -> forks(guest, g)));
         } else {
@@ -399,6 +400,15 @@ public final class RigChecks {
         return m;
     }
 
+    /** The domain's memory as {@code xl list} shows it (its Mem column, MiB), in bytes. */
+    static long maxMemoryBytes(int domid) throws Exception {
+        String[] row = xlList().get(domid);
+        if (row == null) {
+            throw new IOException("xl list does not show domain " + domid);
+        }
+        return Long.parseLong(row[2]) << 20;
+    }
+
     static List<Integer> xlDomids() throws Exception {
         return new ArrayList<>(xlList().keySet());
     }
@@ -448,7 +458,7 @@ public final class RigChecks {
         return out;
     }
 
-    private static String lastTick(int domid) throws Exception {
+    static String lastTick(int domid) throws Exception {
         List<String> t = ticks(domid);
         return t.isEmpty() ? "00000000" : t.get(t.size() - 1);
     }
@@ -458,7 +468,7 @@ public final class RigChecks {
      * (at most {@link #TICKS_WAIT}), and returns them. A guest's pace is the emulator's, from about a tick a
      * second to far slower on a busy host, so the checks wait for ticks, not for a fixed time.
      */
-    private List<String> runUntil(int domid, int count) throws Exception {
+    List<String> runUntil(int domid, int count) throws Exception {
         Run u = run("unpause", Integer.toString(domid));
         if (u.code != 0) {
             throw new IOException("unpause " + domid + " exited " + u.code + ": " + u.err.strip());

@@ -1,0 +1,35 @@
+package org.xenfork.cli;
+
+import java.io.PrintWriter;
+import java.util.Locale;
+
+/**
+ * Bytes as {@code mem read} prints them: 16 a line, each line led by the guest address of its
+ * first byte, then the bytes in hex and as ASCII (a dot for anything unprintable), as
+ * {@code hexdump -C} shows a file.
+ */
+final class HexDump {
+    static final int PER_LINE = 16;
+
+    private HexDump() {
+    }
+
+    static void print(long address, byte[] bytes, PrintWriter out) {
+        StringBuilder line = new StringBuilder(80);
+        for (int i = 0; i < bytes.length; i += PER_LINE) {
+            int n = Math.min(PER_LINE, bytes.length - i);
+            line.setLength(0);
+            line.append(String.format(Locale.ROOT, "%016x ", address + i));
+            for (int k = 0; k < PER_LINE; k++) {
+                line.append(k == 8 ? "  " : " ");
+                line.append(k < n ? String.format(Locale.ROOT, "%02x", bytes[i + k] & 0xff) : "  ");
+            }
+            line.append("  |");
+            for (int k = 0; k < n; k++) {
+                int c = bytes[i + k] & 0xff;
+                line.append(c >= 0x20 && c < 0x7f ? (char) c : '.');
+            }
+            out.println(line.append('|'));
+        }
+    }
+}
