@@ -237,6 +237,25 @@ public final class Monitor implements AutoCloseable {
         });
     }
 
+    /**
+     * Resumes every vCPU from 0 to {@code vcpus - 1} that waits for an answer to a request this
+     * monitor never saw (a monitor that died left them paused: disabling a ring does not unpause
+     * them, {@code vm_event_disable}); Xen ignores the answer for a vCPU that waits for none
+     * ({@code vm_event_resume} checks its {@code vm_event_pause_count}). Sent a ring's worth at a time.
+     */
+    public void resumeWaitingVcpus(int vcpus) {
+        checkOpen();
+        for (int v = 0; v < vcpus; v++) {
+            ring.put(VmEventResponse.resume(ring.pausedVcpu(v)));
+            if ((v + 1) % ring.slots() == 0 || v == vcpus - 1) {
+                call("XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_RESUME)", domid, () -> {
+                    vm.monitorResume(domid);
+                    return null;
+                });
+            }
+        }
+    }
+
     /** {@code XEN_DMOP_inject_event}: the int3 of {@code request} reaches the guest after all. */
     public void reinjectBreakpoint(VmEventRequest request) {
         call("XEN_DMOP_inject_event", domid, () -> {
@@ -260,18 +279,15 @@ public final class Monitor implements AutoCloseable {
         closed = true;
         List<RuntimeException> failures = new ArrayList<>();
         attempt(failures, () -> {
-            boolean answered = !unanswered.isEmpty();
             for (VmEventRequest r : unanswered) {
                 ring.put(VmEventResponse.resume(r));
             }
             unanswered.clear();
             while (ring.hasRequest()) {
                 ring.put(VmEventResponse.resume(ring.take()));
-                answered = true;
             }
-            if (answered) {
-                vm.monitorResume(domid);
-            }
+            // Always: a response whose RESUME failed is on the ring too, and its vCPU waits for Xen to take it.
+            vm.monitorResume(domid);
         });
         for (MonitorEvent e : List.copyOf(enabled)) {
             attempt(failures, () -> vm.monitorEvent(domid, e, false));

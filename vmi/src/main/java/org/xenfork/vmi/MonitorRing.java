@@ -131,6 +131,21 @@ public final class MonitorRing {
                 why == reasonCpuid ? cpuidLeaf.read(b, 0) : -1, why == reasonCpuid ? cpuidSubleaf.read(b, 0) : -1, b);
     }
 
+    /**
+     * A request as Xen would have sent for vCPU {@code vcpu} paused by an event, with no registers: what
+     * a response that only resumes a vCPU whose request was lost (a monitor that died) answers.
+     */
+    public VmEventRequest pausedVcpu(int vcpu) {
+        if (vcpu < 0) {
+            throw new IllegalArgumentException("vCPU " + vcpu);
+        }
+        byte[] b = new byte[slotSize];
+        version.write(b, 0, interfaceVersion);
+        flags.write(b, 0, flagVcpuPaused);
+        vcpuId.write(b, 0, vcpu);
+        return decode(b);
+    }
+
     /** Whether this release's responses can reset a fork (VM_EVENT_FLAG_RESET_FORK_*: Xen 4.17 and later). */
     public boolean hasForkResetFlags() {
         return flagResetState != null;
