@@ -224,6 +224,43 @@ class VmEventHypercallsTest {
     }
 
     @Test
+    void xenDropsAResponseOfAnotherVersionAndTakesItsOwn() throws Exception {
+        try (Machine m = Machine.of("4.17")) {
+            int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
+            m.sim().writeGuestMemory(d, 0x1000, new byte[] {(byte) 0xcc});
+            m.vm().populatePhysmap(d, RING_GFN);
+            Abi abi = Abi.forRelease(m.sim().release());
+            org.xenfork.abi.StructLayout sring = abi.struct("vm_event_sring");
+            org.xenfork.abi.StructLayout req = abi.struct("vm_event_request_t");
+            int slot0 = sring.field("ring").orElseThrow().offset();
+            try (org.xenfork.privcmd.ForeignMapping page = new org.xenfork.privcmd.ForeignMemory(m.privcmd())
+                    .map(d, org.xenfork.privcmd.Linux.PROT_READ | org.xenfork.privcmd.Linux.PROT_WRITE, RING_GFN)) {
+                m.vm().monitorEnable(d);
+                m.vm().monitorEvent(d, MonitorEvent.SOFTWARE_BREAKPOINT, true);
+                m.sim().executeBreakpoint(d, 0, 0x1000);
+                byte[] request = new byte[req.size()];
+                page.read(slot0, request, 0, request.length);
+                assertThat(req.leaf("version").read(request, 0)).isEqualTo(m.constant("VM_EVENT_INTERFACE_VERSION"));
+                byte[] header = new byte[slot0];
+                // A response of version 6 (4.14's) in slot 0: dropped, the vCPU waits on.
+                req.leaf("version").write(request, 0, 6);
+                page.write(slot0, request, 0, request.length);
+                sring.leaf("rsp_prod").write(header, 0, 1);
+                page.write(sring.leaf("rsp_prod").offset(), header, sring.leaf("rsp_prod").offset(), 4);
+                m.vm().monitorResume(d);
+                assertThat(m.sim().vcpuPausedByVmEvent(d, 0)).isTrue();
+                // The same answer in the release's version, in slot 1: the vCPU runs.
+                req.leaf("version").write(request, 0, m.constant("VM_EVENT_INTERFACE_VERSION"));
+                page.write(slot0 + req.size(), request, 0, request.length);
+                sring.leaf("rsp_prod").write(header, 0, 2);
+                page.write(sring.leaf("rsp_prod").offset(), header, sring.leaf("rsp_prod").offset(), 4);
+                m.vm().monitorResume(d);
+                assertThat(m.sim().vcpuPausedByVmEvent(d, 0)).isFalse();
+            }
+        }
+    }
+
+    @Test
     void injectBreakpointQueuesOneEventPerVcpu() {
         try (Machine m = Machine.of("4.17")) {
             int d = m.sim().addGuest(GuestSpec.hvm("g", 2, 1024)).domid();
