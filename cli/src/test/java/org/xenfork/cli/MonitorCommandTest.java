@@ -189,6 +189,32 @@ class MonitorCommandTest extends CommandRunner {
     }
 
     @Test
+    void aVirtualBreakpointIsTranslatedThroughTheVcpusPageTablesAndAnUnmappedOneNamesTheLevel() {
+        entry(0x10000, 0x11003); // PML4E 0
+        entry(0x11000, 0x12003); // PDPTE 0
+        entry(0x12010, 0x13003); // PDE 2: 0x400000 >> 21
+        entry(0x13000, 0x20003); // PTE 0: guest-virtual 0x400000 is guest-physical 0x20000
+        Run regs = xenfork(x -> machine, "--backend", "sim", "hvm-context", "set-reg", "parent", "--vcpu", "0",
+                "cr0=0x80000011", "cr3=0x10000", "cr4=0x20", "msr_efer=0x500");
+        assertThat(regs.code()).as(regs.err()).isZero();
+        machine.writeGuestMemory(PARENT, 0x20ff8, new byte[] {ORIGINAL});
+        whenLetRun(machine, PARENT, () -> machine.executeBreakpoint(PARENT, 0, 0x400ff8, 0x20ff8));
+        Run r = monitor("parent", "--breakpoint", "0x400ff8", "--virtual", "--vcpu", "0", "--count", "1", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out().lines()).containsExactly("{\"vcpu\":0,\"reason\":\"breakpoint\",\"rip\":\"0x400ff8\",\"gfn\":\"0x20\"}");
+        assertThat(machine.readGuestMemory(PARENT, 0x20ff8, 1)[0]).isEqualTo(ORIGINAL);
+        Run miss = monitor("parent", "--breakpoint", "0x401000", "--virtual", "--count", "1");
+        assertThat(miss.code()).isEqualTo(1);
+        assertThat(miss.err()).contains("virtual 0x401000").contains("PTE");
+        assertThat(machine.monitorRingEnabled(PARENT)).isFalse();
+    }
+
+    private void entry(long at, long value) {
+        machine.writeGuestMemory(PARENT, at, java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(value).array());
+    }
+
+    @Test
     void aPvDomainAndAnUnknownOneAreRefused() {
         machine.addGuest(GuestSpec.pv("pv", 1, 65536));
         Run pv = monitor("pv", "--cpuid", "--count", "1");
