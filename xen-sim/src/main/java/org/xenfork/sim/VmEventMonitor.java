@@ -257,9 +257,11 @@ final class VmEventMonitor {
     /**
      * {@code vm_event_resume}: every response from {@code rsp_cons} to the page's {@code rsp_prod}.
      * A response of another {@code VM_EVENT_INTERFACE_VERSION} is dropped ("interface version
-     * mismatch"), so is one for a vCPU the domain lacks. With {@code VM_EVENT_FLAG_VCPU_PAUSED} and the
-     * vCPU paused by an event: SET_REGISTERS, TOGGLE_SINGLESTEP, then (4.17+, a fork only) the fork
-     * reset the RESET_FORK flags ask ({@code mem_sharing_fork_reset}), then the vCPU is unpaused.
+     * mismatch"), so is one for a vCPU the domain lacks. While the vCPU is paused by an event
+     * ({@code vm_event_pause_count}): TOGGLE_SINGLESTEP, SET_REGISTERS, then (4.17+, a fork only) the
+     * fork reset the RESET_FORK flags ask ({@code mem_sharing_fork_reset}), then, with
+     * {@code VM_EVENT_FLAG_VCPU_PAUSED}, the vCPU is unpaused. A response for a vCPU that waits for
+     * nothing does nothing.
      */
     void resume(SimDomain d) {
         Ring r = d.monitorRing;
@@ -285,8 +287,11 @@ final class VmEventMonitor {
         }
         int v = (int) vcpu;
         long f = flags.read(rsp, 0);
-        if ((f & flagVcpuPaused) == 0 || !d.vmEventPaused.get(v)) {
-            return;
+        if (!d.vmEventPaused.get(v)) {
+            return; // "Check flags which apply only when the vCPU is paused"
+        }
+        if ((f & flagToggleSinglestep) != 0) {
+            d.singlestep.flip(v);
         }
         if ((f & flagSetRegisters) != 0) {
             byte[] cpu = hvm.cpuRecord(d, v);
@@ -297,9 +302,6 @@ final class VmEventMonitor {
                 hvm.cpuStruct().leaf("rip").write(cpu, 0, rip.read(rsp, 0));
             }
         }
-        if ((f & flagToggleSinglestep) != 0) {
-            d.singlestep.flip(v);
-        }
         if (flagResetState != null && d.parent != null) {
             boolean state = (f & flagResetState) != 0;
             boolean memory = (f & flagResetMemory) != 0;
@@ -307,7 +309,9 @@ final class VmEventMonitor {
                 memSharing.reset(d, state, memory);
             }
         }
-        d.vmEventPaused.clear(v);
+        if ((f & flagVcpuPaused) != 0) {
+            d.vmEventPaused.clear(v);
+        }
     }
 
     // ---- XEN_DOMCTL_monitor_op ----
