@@ -113,6 +113,10 @@ final class MonitorCommand implements Runnable {
     }
 
     private void check() {
+        if (root.dryRun) {
+            throw new UsageException("monitor writes int3s into the guest and waits for its events: it has no --dry-run "
+                    + "(use --trace to see its hypercalls)");
+        }
         if (cleanup) {
             if (!breakpoints.isEmpty() || virtual || vcpu != null || cpuid || count != null || timeout != null) {
                 throw new UsageException("--cleanup undoes a dead monitor's record and takes no other option");

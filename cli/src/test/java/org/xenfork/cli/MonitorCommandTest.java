@@ -231,6 +231,9 @@ class MonitorCommandTest extends CommandRunner {
         assertThat(monitor("parent", "--cpuid", "--vcpu", "1").code()).isEqualTo(2);
         assertThat(monitor("parent", "--cpuid", "--count", "0").code()).isEqualTo(2);
         assertThat(monitor("--cleanup", "parent", "--cpuid").code()).isEqualTo(2);
+        Run dry = xenfork(x -> machine, "--backend", "sim", "--dry-run", "monitor", "parent", "--cpuid");
+        assertThat(dry.code()).isEqualTo(2);
+        assertThat(dry.err()).contains("no --dry-run");
     }
 
     /** What a monitor killed with -9 leaves: its record, an int3, the ring enabled, a vCPU waiting for an answer. */
