@@ -60,7 +60,7 @@ final class VmEventMonitor {
     private final long evBreakpoint, evCpuid, evSinglestep, evGuestRequest, evWriteCtrlreg;
     private final long crXcr0;
     private final int capabilities; // for an HVM domain on this host
-    private final Leaf veOp, veMode, vePort, veVersion, moOp, moEvent, crIndex;
+    private final Leaf veOp, veMode, vePort, veVersion, moOp, moEvent, crIndex, crPad1, crPad2;
     private final Leaf pfNum, pfArray;
     private final long pfinfoXtab;
 
@@ -155,6 +155,8 @@ final class VmEventMonitor {
         this.moOp = d.leaf("u.monitor_op.op");
         this.moEvent = d.leaf("u.monitor_op.event");
         this.crIndex = d.leaf("u.monitor_op.u.mov_to_cr.index");
+        this.crPad1 = d.leaf("u.monitor_op.u.mov_to_cr.pad1");
+        this.crPad2 = d.leaf("u.monitor_op.u.mov_to_cr.pad2");
         this.pfNum = d.leaf("u.getpageframeinfo3.num");
         this.pfArray = d.leaf("u.getpageframeinfo3.array");
         this.pfinfoXtab = abi.constant("XEN_DOMCTL_PFINFO_XTAB");
@@ -319,7 +321,7 @@ final class VmEventMonitor {
     /**
      * {@code monitor_domctl}: EPERM for the caller's own domain; ENABLE/DISABLE: EINVAL for an event
      * past 31, EOPNOTSUPP for one the capabilities lack, EEXIST for one already in that state
-     * (WRITE_CTRLREG: per register, EINVAL past XCR0); GET_CAPABILITIES; the arch ops
+     * (WRITE_CTRLREG: per register, EINVAL past XCR0 or for non-zero pads, before EEXIST); GET_CAPABILITIES; the arch ops
      * EMULATE_EACH_REP and CONTROL_REGISTERS are accepted; any other op is EOPNOTSUPP.
      */
     void monitorOp(byte[] op, SimDomain d) {
@@ -340,7 +342,8 @@ final class VmEventMonitor {
         int bit = 1 << event;
         if (event == evWriteCtrlreg) {
             long index = crIndex.read(op, 0);
-            XenError.failIf(index > crXcr0, Errno.EINVAL);
+            XenError.failIf(index > crXcr0, Errno.EINVAL); // past write_ctrlreg_mask[]
+            XenError.failIf(crPad1.read(op, 0) != 0 || crPad2.read(op, 0) != 0, Errno.EINVAL);
             bit = 1 << (24 + index); // one state per register; bits 24..27 are free of events
         }
         XenError.failIf(((d.monitorEvents & bit) != 0) == on, Errno.EEXIST);
