@@ -191,6 +191,21 @@ class VmEventHypercallsTest {
     }
 
     @Test
+    void writeCtrlregRefusesNonZeroPadsBeforeAnythingElse() throws Exception {
+        SimClient c = SimClient.of("4.17");
+        int d = c.xen.addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
+        java.util.Map<String, Object> op = new java.util.HashMap<>(java.util.Map.of(
+                "u.monitor_op.op", c.constant("XEN_DOMCTL_MONITOR_OP_ENABLE"),
+                "u.monitor_op.event", c.constant("XEN_DOMCTL_MONITOR_EVENT_WRITE_CTRLREG"),
+                "u.monitor_op.u.mov_to_cr.index", 1));
+        op.put("u.monitor_op.u.mov_to_cr.pad2", 1);
+        assertThat(c.domctl("monitor_op", d, op).errno()).isEqualTo(Errno.EINVAL);
+        op.put("u.monitor_op.u.mov_to_cr.pad2", 0);
+        assertThat(c.domctl("monitor_op", d, op).ok()).isTrue();
+        assertThat(c.xen.monitorEvents(d)).as("per-register state, not the event bit").isZero();
+    }
+
+    @Test
     void disablingTheRingSwitchesEveryEventOff() {
         try (Machine m = Machine.of("4.17")) {
             int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
