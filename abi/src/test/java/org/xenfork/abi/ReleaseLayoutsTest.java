@@ -18,12 +18,8 @@ import org.xenfork.testfixtures.ReferenceData;
  */
 class ReleaseLayoutsTest {
 
-    static Stream<String> releases() {
-        return Releases.all();
-    }
-
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void structsAndFieldsMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         SoftAssertions soft = new SoftAssertions();
@@ -63,7 +59,7 @@ class ReleaseLayoutsTest {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void constantsMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         SoftAssertions soft = new SoftAssertions();
@@ -100,7 +96,7 @@ class ReleaseLayoutsTest {
      * constant: those carry the measured constant as their code.
      */
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void hvmSaveTypesMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         List<JsonNode> measured = ReferenceData.layouts(release).stream()
