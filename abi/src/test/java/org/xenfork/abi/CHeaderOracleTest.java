@@ -70,6 +70,7 @@ class CHeaderOracleTest {
             #include <xen/memory.h>
             #include <xen/version.h>
             #include <xen/hvm/save.h>
+            #include <xen/sched.h>
             #include <xen/sys/privcmd.h>
 
             static void dump(const char *id, const void *p, size_t n)

@@ -104,11 +104,17 @@ public final class MeasureRelease {
     /** Writes the probe into {@code work}, compiles it against {@code headers} and runs it. */
     public static Result measure(Path headers, XenRelease release, String template, String gcc, Path work)
             throws IOException, InterruptedException {
+        return measure(headers, release, ReferenceData.layouts(template), ReferenceData.golden(template), gcc, work);
+    }
+
+    /** As above, with the template's records given. */
+    static Result measure(Path headers, XenRelease release, List<JsonNode> templateLayouts,
+            List<JsonNode> templateGolden, String gcc, Path work) throws IOException, InterruptedException {
         if (!Files.isRegularFile(headers.resolve("domctl.h"))) {
             throw new IllegalArgumentException(headers + " has no domctl.h: give Xen's xen/include/public");
         }
         Abi abi = Abi.forRelease(release);
-        Plan plan = new Plan(abi, release.toString(), ReferenceData.layouts(template), ReferenceData.golden(template));
+        Plan plan = new Plan(abi, release.toString(), templateLayouts, templateGolden);
         // The headers include each other as <xen/...>; a source tree has them as xen/include/public.
         Path inc = work.resolve("inc");
         Files.createDirectories(inc);
@@ -184,7 +190,8 @@ public final class MeasureRelease {
                 }
                 if (kind.equals("const") && !nextIs(templateLayouts, i, "const")) {
                     for (String name : abi.constants().keySet()) {
-                        if (!consts.contains(name) && !NOT_MEASURED.contains(name)) {
+                        // once: the template's constants come in two runs (the values, then the sizeofs)
+                        if (consts.add(name) && !NOT_MEASURED.contains(name)) {
                             layouts.add(JSON.createObjectNode().put("version", version).put("kind", "const").put("name", name));
                             added.add("added: constant " + name);
                         }
@@ -286,6 +293,7 @@ public final class MeasureRelease {
                     #include <xen/memory.h>
                     #include <xen/version.h>
                     #include <xen/hvm/save.h>
+                    #include <xen/sched.h>
 
                     static void dump(const char *id, const void *p, size_t n)
                     {
