@@ -449,7 +449,7 @@ public final class RigChecks {
     }
 
     /** The tiny guest's counter values printed by {@code domid}, oldest first (Xen's console ring). */
-    private static List<String> ticks(int domid) throws Exception {
+    static List<String> ticks(int domid) throws Exception {
         List<String> out = new ArrayList<>();
         Matcher m = TICK.matcher(sh("xl", "dmesg"));
         while (m.find()) {
