@@ -34,8 +34,8 @@ import org.xenfork.vmi.MappedPhysicalMemory;
  *       read.held.after.java: the same read right after another mapping of the frame was made and closed
  *       (xcbench's read.held.after), to tell the copy's own cost from what a fresh map and unmap leave behind.</li>
  * </ul>
- * WARMUP (default 5000) untimed rounds of each come first: a tool that reads guest memory in a loop has a
- * warm JIT. Not a test; a loop rather than JMH because a JVM start costs seconds under the rig's emulation and
+ * WARMUP (default 20000) untimed rounds of each come first: a tool that reads guest memory in a loop has a
+ * warm JIT (with 5000, Java's map took 1.4 times as long in the rig, most likely the JIT unfinished). Not a test; a loop rather than JMH because a JVM start costs seconds under the rig's emulation and
  * these lines interleave with xcbench's in one dom0 command. Needs root in a Xen dom0 and a domain whose
  * frame GFN is RAM.
  */
@@ -53,7 +53,7 @@ public final class RigMapRate {
         int domid = Integer.parseInt(args[0]);
         long gfn = Long.decode(args[1]);
         int n = Integer.parseInt(args[2]);
-        int warmup = args.length > 3 ? Integer.parseInt(args[3]) : 5000;
+        int warmup = args.length > 3 ? Integer.parseInt(args[3]) : 20000;
         if (n < 1 || warmup < 0) {
             System.err.println("RigMapRate: N must be at least 1 and WARMUP at least 0");
             System.exit(2);
