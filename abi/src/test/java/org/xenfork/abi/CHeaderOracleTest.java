@@ -74,6 +74,7 @@ class CHeaderOracleTest {
             #include <xen/hvm/hvm_op.h>
             #include <xen/hvm/params.h>
             #include <xen/hvm/dm_op.h>
+            #include <xen/sched.h>
             #include <xen/sys/privcmd.h>
 
             static void dump(const char *id, const void *p, size_t n)

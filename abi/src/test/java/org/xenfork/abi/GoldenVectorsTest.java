@@ -20,8 +20,8 @@ import org.xenfork.testfixtures.ReferenceData;
 class GoldenVectorsTest {
 
     static Stream<Arguments> cases() {
-        return XenRelease.SUPPORTED.stream().flatMap(r -> ReferenceData.golden(r.toString()).stream()
-                .map(c -> Arguments.of(r.toString(), c.get("case").asText(), c)));
+        return Releases.all().flatMap(r -> ReferenceData.golden(r).stream()
+                .map(c -> Arguments.of(r, c.get("case").asText(), c)));
     }
 
     @ParameterizedTest(name = "Xen {0} {1}")
@@ -41,7 +41,7 @@ class GoldenVectorsTest {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void everyReleaseHasGoldenCases(String release) {
         assertThat(ReferenceData.golden(release)).hasSizeGreaterThanOrEqualTo(11);
         Abi abi = Abi.forRelease(XenRelease.parse(release));
@@ -51,7 +51,4 @@ class GoldenVectorsTest {
                         .map(MeasureRelease.NewCase::name).toList());
     }
 
-    static Stream<String> releases() {
-        return Releases.all();
-    }
 }

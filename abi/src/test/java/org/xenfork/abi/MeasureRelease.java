@@ -173,12 +173,17 @@ public final class MeasureRelease {
      */
     public static Result measure(Path headers, XenRelease release, String template, List<String> add, String gcc,
             Path work) throws IOException, InterruptedException {
+        return measure(headers, release, ReferenceData.layouts(template), ReferenceData.golden(template), add, gcc, work);
+    }
+
+    /** As above, with the template's records given. */
+    static Result measure(Path headers, XenRelease release, List<JsonNode> templateLayouts,
+            List<JsonNode> templateGolden, List<String> add, String gcc, Path work) throws IOException, InterruptedException {
         if (!Files.isRegularFile(headers.resolve("domctl.h"))) {
             throw new IllegalArgumentException(headers + " has no domctl.h: give Xen's xen/include/public");
         }
         Abi abi = Abi.forRelease(release);
-        Plan plan = new Plan(abi, release.toString(), ReferenceData.layouts(template), ReferenceData.golden(template),
-                add);
+        Plan plan = new Plan(abi, release.toString(), templateLayouts, templateGolden, add);
         // The headers include each other as <xen/...>; a source tree has them as xen/include/public.
         Path inc = work.resolve("inc");
         Files.createDirectories(inc);
@@ -283,7 +288,8 @@ public final class MeasureRelease {
                 }
                 if (kind.equals("const") && !nextIs(templateLayouts, i, "const")) {
                     for (String name : everyReleasesConstants()) {
-                        if (!NOT_MEASURED.contains(name) && consts.add(name)) {
+                        // once: the template's constants come in two runs (the values, then the sizeofs)
+                        if (consts.add(name) && !NOT_MEASURED.contains(name)) {
                             layouts.add(JSON.createObjectNode().put("version", version).put("kind", "const").put("name", name));
                             added.add("added: constant " + name + (abi.constants().containsKey(name) ? ""
                                     : " (another release declares it: measured as the headers have it)"));
@@ -522,6 +528,7 @@ public final class MeasureRelease {
                     #include <xen/hvm/hvm_op.h>
                     #include <xen/hvm/params.h>
                     #include <xen/hvm/dm_op.h>
+                    #include <xen/sched.h>
 
                     static void dump(const char *id, const void *p, size_t n)
                     {

@@ -3,12 +3,14 @@ package org.xenfork.abi;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -52,6 +54,21 @@ class MeasureReleaseTest {
         assertThat(r.layouts().lines().filter(l -> l.contains("\"kind\":\"const\"")))
                 .containsExactlyInAnyOrderElementsOf(committed("layouts-4.17.jsonl").lines()
                         .filter(l -> l.contains("\"kind\":\"const\"")).toList());
+    }
+
+    /** A constant the template lacks is added once, where the template's constants end, and measured. */
+    @Test
+    void aConstantTheTemplateLacksIsAddedOnce() throws IOException, InterruptedException {
+        requireGccAndHeaders();
+        String name = "XEN_X86_FPU_INITIALISED";
+        List<JsonNode> template = ReferenceData.layouts(RELEASE.toString()).stream()
+                .filter(r -> !r.path("name").asText().equals(name)).toList();
+        MeasureRelease.Result r = MeasureRelease.measure(XEN_INCLUDE, RELEASE, template,
+                ReferenceData.golden(RELEASE.toString()), List.of(), "gcc", work);
+        assertThat(r.added()).containsExactly("added: constant " + name);
+        // the same records, each once (the constant lands where the template's values end, not where it was)
+        assertThat(r.layouts().lines()).containsExactlyInAnyOrderElementsOf(
+                committed("layouts-" + RELEASE + ".jsonl").lines().toList());
     }
 
     private static String committed(String name) throws IOException {

@@ -20,12 +20,8 @@ import org.xenfork.testfixtures.ReferenceData;
  */
 class ReleaseLayoutsTest {
 
-    static Stream<String> releases() {
-        return Releases.all();
-    }
-
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void structsAndFieldsMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         SoftAssertions soft = new SoftAssertions();
@@ -72,7 +68,7 @@ class ReleaseLayoutsTest {
      * an "aggregate-measured" member, whose struct has records of its own.
      */
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void everyDeclaredMemberBesideMeasuredOnesWasMeasured(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         Map<String, Map<String, String>> measured = new LinkedHashMap<>();
@@ -103,7 +99,7 @@ class ReleaseLayoutsTest {
     }
 
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void constantsMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         SoftAssertions soft = new SoftAssertions();
@@ -144,7 +140,7 @@ class ReleaseLayoutsTest {
      * constant: those carry the measured constant as their code.
      */
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void hvmSaveTypesMatchGcc(String release) {
         Abi abi = Abi.forRelease(XenRelease.parse(release));
         List<JsonNode> measured = ReferenceData.layouts(release).stream()

@@ -106,6 +106,32 @@ public final class Releases {
         return where(r -> !r.atLeast(4, 19));
     }
 
+    /**
+     * memory_op goes through a one-entry multicall, as libxc sends it from 4.16 (Xen abfbb29830a2, "libxc: use
+     * multicall for memory-op on Linux (and Solaris)": a 64-bit result is not cut to ioctl's int); privcmd's
+     * Hypervisor does the same; no ABI trace.
+     */
+    public static Stream<String> withMemoryOpInMulticall() {
+        return where(r -> r.atLeast(4, 16));
+    }
+
+    /**
+     * fork_reset looks the parent up again (rcu_lock_live_remote_domain_by_id) before it resets anything: up to
+     * 4.15; 4.16 takes d->parent as it is (Xen 01a8a5141234, "x86/mem_sharing: don't lock parent during fork
+     * reset"); no ABI trace.
+     */
+    public static Stream<String> withForkResetRelockingTheParent() {
+        return where(r -> !r.atLeast(4, 16));
+    }
+
+    /**
+     * createdomain takes an HVM domain without {@code XEN_X86_EMU_USE_PIRQ}: from 4.19 (Xen 72cad62abbaa, "x86/hvm:
+     * make X86_EMU_USE_PIRQ optional"); before, emulation_flags_ok() refuses it; no ABI trace.
+     */
+    public static Stream<String> withOptionalPirqEmulation() {
+        return where(r -> r.atLeast(4, 19));
+    }
+
     private static boolean hasGrantOpts(XenRelease r) {
         return Abi.forRelease(r).struct("xen_domctl_createdomain").field("grant_opts").isPresent();
     }

@@ -9,7 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -53,35 +54,57 @@ class ReleasesTest {
         }
     }
 
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings("unchecked") // every public Stream method of Releases is a Stream<String> of releases
     private static List<String> subset(String name) throws ReflectiveOperationException {
         return ((Stream<String>) Releases.class.getMethod(name).invoke(null)).toList();
     }
 
     /**
-     * No test source of any module spells out a list of releases: a list would leave out the next
-     * release without anything failing (issue 18). One release named for a single-release behaviour
-     * is fine; two or more in one annotation or List.of are not.
+     * Every release-parameterized test of every module takes its releases from {@link Releases}, and no test
+     * source picks releases itself (issue 18; {@link ReleaseListScan} says what that covers): the test
+     * sources of every module, and rig's and bench's sources, which run checks and benchmarks per release.
+     * {@code Releases} itself, where the subsets are made, is the one source left out.
      */
     @Test
-    void noTestHardCodesAReleaseList() throws IOException {
+    void everyReleaseParameterizedTestTakesItsReleasesFromReleases() throws IOException {
         Path root = Path.of("").toAbsolutePath().getParent();
         assertThat(root.resolve("abi/pom.xml")).as("the reactor root above %s", Path.of("").toAbsolutePath())
                 .isRegularFile();
-        Pattern list = Pattern.compile("(ValueSource|CsvSource|List\\.of|Set\\.of|Stream\\.of)\\s*\\([^;]*?"
-                + "\"4\\.\\d+[\",][^;]*?\"4\\.\\d+[\",]"
-                // or releases listed inside one string, as in an expected message
-                + "|\"[^\"\\n]*\\b4\\.\\d+, 4\\.\\d+", Pattern.DOTALL);
+        List<Path> trees = new ArrayList<>();
+        try (Stream<Path> modules = Files.list(root)) {
+            modules.filter(m -> Files.isRegularFile(m.resolve("pom.xml"))).map(m -> m.resolve("src/test"))
+                    .filter(Files::isDirectory).forEach(trees::add);
+        }
+        trees.add(root.resolve("rig/src"));
+        trees.add(root.resolve("bench/src"));
+        Path self = root.resolve("abi/src/test/java/org/xenfork/abi/Releases.java");
         List<String> offenders = new ArrayList<>();
-        try (Stream<Path> files = Files.walk(root)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".java") && p.toString().contains("/src/test/"))
-                    .filter(p -> !p.toString().contains("/target/")).toList()) {
-                Matcher m = list.matcher(Files.readString(f));
-                while (m.find()) {
-                    offenders.add(root.relativize(f) + ": " + m.group().lines().findFirst().orElse(""));
+        Set<String> used = new TreeSet<>();
+        int tests = 0;
+        int namedInAnnotations = 0;
+        for (Path tree : trees) {
+            assertThat(tree).isDirectory();
+            try (Stream<Path> files = Files.walk(tree)) {
+                for (Path f : files.filter(p -> p.toString().endsWith(".java") && !p.equals(self)).toList()) {
+                    String source = Files.readString(f);
+                    ReleaseListScan.Result r = ReleaseListScan.scan(source);
+                    r.findings().forEach(x -> offenders.add(root.relativize(f) + ": " + x));
+                    tests += r.releaseTests();
+                    used.addAll(r.releasesMethods());
+                    namedInAnnotations += (int) ANNOTATED.matcher(source).results().count();
                 }
             }
         }
-        assertThat(offenders).as("take @MethodSource(\"org.xenfork.abi.Releases#...\") instead").isEmpty();
+        assertThat(offenders).as("take @MethodSource(\"org.xenfork.abi.Releases#...\") or a named subset there")
+                .isEmpty();
+        // the scan saw the tests: at least one release-parameterized test per @MethodSource naming Releases
+        assertThat(tests).as("release-parameterized tests found").isGreaterThanOrEqualTo(namedInAnnotations)
+                .isGreaterThan(50);
+        // and each subset a test names is one of Releases' release lists
+        assertThat(used).as("the Releases methods the tests name").isSubsetOf(Stream.of(Releases.class.getMethods())
+                .filter(m -> Modifier.isStatic(m.getModifiers()) && m.getReturnType() == Stream.class)
+                .map(Method::getName).toList());
     }
+
+    private static final Pattern ANNOTATED = Pattern.compile("(?m)^\\s*@MethodSource\\(\"org\\.xenfork\\.abi\\.Releases#");
 }

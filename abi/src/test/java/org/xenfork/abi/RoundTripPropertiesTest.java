@@ -51,10 +51,6 @@ class RoundTripPropertiesTest {
         }
     }
 
-    static Stream<String> releases() {
-        return Releases.all();
-    }
-
     /**
      * Random values for a random subset of a view's leaves, assigned in
      * declaration order. Leaves that share bits (members of an inner union such as
@@ -63,7 +59,7 @@ class RoundTripPropertiesTest {
      * write wins, and the subset makes sure earlier members also survive sometimes.
      */
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void decodeReturnsWhatEncodeWasGiven(String release) {
         for (View view : views(Abi.forRelease(XenRelease.parse(release)))) {
             qt().withFixedSeed(SEED).withExamples(EXAMPLES_PER_VIEW).withShrinkCycles(SHRINK_CYCLES)
@@ -108,7 +104,7 @@ class RoundTripPropertiesTest {
      * re-encoding them in any order writes those bits again.
      */
     @ParameterizedTest(name = "Xen {0}")
-    @MethodSource("releases")
+    @MethodSource("org.xenfork.abi.Releases#all")
     void encodeReproducesTheBytesDecodeRead(String release) {
         for (View view : views(Abi.forRelease(XenRelease.parse(release)))) {
             int size = view.layout().size();

@@ -14,6 +14,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.xenfork.abi.Abi;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.HypercallBuffer;
@@ -61,10 +62,10 @@ import org.xenfork.privcmd.Privcmd;
 @Measurement(iterations = 5, time = 1)
 @Fork(3)
 public class HypercallCostBenchmark {
-    /** __HYPERVISOR_domctl. */
-    private static final long HYPERVISOR_DOMCTL = 36;
-    private static final int DOMCTL_SIZE = 144;
     private static final XenRelease XEN_4_17 = XenRelease.parse("4.17");
+    private static final long HYPERVISOR_DOMCTL = Abi.forRelease(XEN_4_17).constant("__HYPERVISOR_domctl");
+    /** sizeof(struct xen_domctl): 144 bytes in 4.17. */
+    private static final int DOMCTL_SIZE = Abi.forRelease(XEN_4_17).struct("xen_domctl").size();
 
     private FifoSeam seam;
     private Privcmd privcmd;

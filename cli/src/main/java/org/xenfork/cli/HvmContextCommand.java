@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 import org.xenfork.abi.Values;
 import org.xenfork.abi.XenRelease;
+import org.xenfork.fork.HvmContextLoader;
 import org.xenfork.fork.OutputFile;
 import org.xenfork.hvmcontext.HvmContext;
 import org.xenfork.hvmcontext.HvmContextException;
@@ -219,12 +220,10 @@ final class HvmContextCommand implements Runnable {
                 int d = arg.resolve(b);
                 HvmContext ctx = HvmContextSource.parse(bytes, b.xen().release(), file.toString());
                 try {
-                    ctx.requireKnownTypes();
-                    ctx.requireFits(b.xen().domainInfo(d).maxVcpus());
+                    HvmContextLoader.load(b.xen(), d, ctx); // checked first: a refused file loads nothing
                 } catch (HvmContextException e) {
                     throw new UsageException(file + ": " + e.getMessage() + " (domain " + d + ")");
                 }
-                b.xen().setHvmContext(d, bytes);
                 if (!parent.root.dryRun) {
                     err.println("xenfork: " + file + " (" + bytes.length + " bytes, " + ctx.records().size()
                             + " records) loaded into domain " + d);

@@ -56,6 +56,13 @@ public final class Forker {
     private final long flagBlockInterrupts;
     private final long resetState;   // 0 before 4.17: fork_reset takes no flags there
     private final long resetMemory;
+    /** The child's createdomain flags: XEN_DOMCTL_CDF_hvm | _hap | _oos_off of the release. */
+    private final long childFlags;
+    /** Whether the release's xen_domctl_createdomain has grant_opts (4.16 on). */
+    private final boolean hasGrantOpts;
+    /** XEN_SYSCTL_PHYSCAP_gnttab_v2 where there is grant_opts, else 0. */
+    private final long capGnttabV2;
+    private final long emuLapic;
     private long hostCaps = -1;
 
     /**
@@ -80,6 +87,11 @@ public final class Forker {
         flagBlockInterrupts = abi.constant("XENMEM_FORK_BLOCK_INTERRUPTS");
         resetState = abi.findConstant("XENMEM_FORK_RESET_STATE").orElse(0L);
         resetMemory = abi.findConstant("XENMEM_FORK_RESET_MEMORY").orElse(0L);
+        childFlags = abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap")
+                | abi.constant("XEN_DOMCTL_CDF_oos_off");
+        hasGrantOpts = abi.struct("xen_domctl_createdomain").field("grant_opts").isPresent();
+        capGnttabV2 = hasGrantOpts ? abi.constant("XEN_SYSCTL_PHYSCAP_gnttab_v2") : 0;
+        emuLapic = abi.constant("XEN_X86_EMU_LAPIC");
     }
 
     public Hypervisor hypervisor() {
@@ -277,14 +289,10 @@ public final class Forker {
      */
     public DomainConfig childConfig(DomainInfo p) {
         long grantOpts = 0;
-        if (xen.abi().struct("xen_domctl_createdomain").field("grant_opts").isPresent()) {
-            long v2 = xen.abi().constant("XEN_SYSCTL_PHYSCAP_gnttab_v2");
-            grantOpts = (physCaps() & v2) != 0 ? 2 : 1; // libxl's default: the highest version the host offers
+        if (hasGrantOpts) {
+            grantOpts = (physCaps() & capGnttabV2) != 0 ? 2 : 1; // libxl's default: the highest version the host offers
         }
-        Abi abi = xen.abi();
-        long flags = abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap")
-                | abi.constant("XEN_DOMCTL_CDF_oos_off");
-        return new DomainConfig(p.ssidref(), uuid(), flags,
+        return new DomainConfig(p.ssidref(), uuid(), childFlags,
                 0, p.maxVcpus(), MAX_EVTCHN_PORT, MAX_GRANT_FRAMES, MAX_MAPTRACK_FRAMES, grantOpts, 0, 0,
                 p.emulationFlags(), p.miscFlags());
     }
@@ -299,7 +307,7 @@ public final class Forker {
 
     /** PVH: an HVM container emulating nothing but the local APIC (libxl's type pvh). */
     public boolean pvh(DomainInfo p) {
-        return (p.emulationFlags() & ~xen.abi().constant("XEN_X86_EMU_LAPIC")) == 0;
+        return (p.emulationFlags() & ~emuLapic) == 0;
     }
 
     private static byte[] uuid() {

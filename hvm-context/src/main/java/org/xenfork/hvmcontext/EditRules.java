@@ -1,6 +1,7 @@
 package org.xenfork.hvmcontext;
 
 import java.util.regex.Pattern;
+import org.xenfork.abi.Abi;
 import org.xenfork.abi.Leaf;
 
 /**
@@ -14,8 +15,11 @@ import org.xenfork.abi.Leaf;
 final class EditRules {
     /** Segment selectors and attributes: {@code struct segment_register} keeps {@code sel} and {@code attr} as uint16_t. */
     private static final Pattern SEGMENT_16_BITS = Pattern.compile("(cs|ds|es|fs|gs|ss|tr|ldtr)_(sel|arbytes)");
-    /** {@code XEN_X86_FPU_INITIALISED} (public/arch-x86/hvm/save.h), the one defined bit of {@code hvm_hw_cpu.flags}. */
-    private static final long FPU_INITIALISED = 1;
+    /**
+     * {@code XEN_X86_FPU_INITIALISED} (public/arch-x86/hvm/save.h), the one defined bit of {@code hvm_hw_cpu.flags};
+     * declared with the HVM save records every release shares (hvm-save-x86.abi), so any release's ABI has it.
+     */
+    private static final long FPU_INITIALISED = Abi.anyRelease().constant("XEN_X86_FPU_INITIALISED");
     private static final Pattern MSR_RESERVED = Pattern.compile("msr\\[\\d+]\\._rsvd");
 
     private EditRules() {
@@ -36,7 +40,8 @@ final class EditRules {
                 return "pad0 must be 0: Xen's loader refuses a CPU record with pad0 set (allowed 0)";
             }
             if (path.equals("flags") && (bits & ~FPU_INITIALISED) != 0) {
-                return "flags: the only flag is XEN_X86_FPU_INITIALISED (1); Xen's loader refuses others (allowed 0 .. 0x1)";
+                return "flags: the only flag is XEN_X86_FPU_INITIALISED (" + FPU_INITIALISED + "); Xen's loader refuses"
+                        + " others (allowed 0 .. " + hex(FPU_INITIALISED) + ")";
             }
         }
         if (type.equals("CPU_MSR") && MSR_RESERVED.matcher(path).matches() && bits != 0) {

@@ -207,7 +207,8 @@ public final class HvmContext {
     /**
      * Refuses a context with a per-vCPU record for a vCPU the target domain does not have
      * ({@code maxVcpus}: its max_vcpu_id + 1): Xen's loader refuses the whole stream then (EINVAL),
-     * after the domain was paused for it. Call it before {@code sethvmcontext}.
+     * after the domain was paused for it. Call it before {@code sethvmcontext}: fork's {@code HvmContextLoader}
+     * does, with the domain's max_vcpus from getdomaininfo.
      */
     public void requireFits(int maxVcpus) throws HvmContextException {
         for (int i = 0; i < index.count(); i++) {

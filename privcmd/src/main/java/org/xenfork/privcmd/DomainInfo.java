@@ -1,6 +1,7 @@
 package org.xenfork.privcmd;
 
 import java.util.Set;
+import org.xenfork.abi.Abi;
 
 /**
  * One domain as {@code XEN_DOMCTL_getdomaininfo} reports it (the fields every
@@ -13,8 +14,11 @@ public record DomainInfo(int domid, long flags, Set<DomainFlag> states, int shut
                          long cpuTimeNs, int onlineVcpus, int maxVcpuId, long ssidref, byte[] handle, int cpupool,
                          int gpaddrBits, long emulationFlags, long miscFlags) {
 
-    /** {@code SHUTDOWN_crash} in xen/include/public/sched.h: the reason xl shows as 'c'. */
-    public static final int SHUTDOWN_CRASH = 2;
+    /**
+     * {@code SHUTDOWN_crash} in xen/include/public/sched.h: the reason xl shows as 'c' (any other shows as 's').
+     * sched.h's reasons are the same in every release (common-x86_64.abi), so any release's ABI gives it.
+     */
+    public static final int SHUTDOWN_CRASH = (int) Abi.anyRelease().constant("SHUTDOWN_crash");
 
     public DomainInfo {
         states = Set.copyOf(states);

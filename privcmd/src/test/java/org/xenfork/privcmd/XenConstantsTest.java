@@ -34,10 +34,13 @@ class XenConstantsTest {
 
     @Test
     void xlStateLettersComeFromTheDecodedFlags() {
-        DomainInfo crashed = info(EnumSet.of(DomainFlag.SHUTDOWN, DomainFlag.PAUSED), DomainInfo.SHUTDOWN_CRASH);
-        DomainInfo poweredOff = info(EnumSet.of(DomainFlag.SHUTDOWN, DomainFlag.DYING), 0);
+        Abi abi = Abi.forRelease(XenRelease.parse("4.17"));
+        DomainInfo crashed = info(EnumSet.of(DomainFlag.SHUTDOWN, DomainFlag.PAUSED), abi.constant("SHUTDOWN_crash"));
+        DomainInfo poweredOff = info(EnumSet.of(DomainFlag.SHUTDOWN, DomainFlag.DYING), abi.constant("SHUTDOWN_poweroff"));
+        DomainInfo suspended = info(EnumSet.of(DomainFlag.SHUTDOWN), abi.constant("SHUTDOWN_suspend"));
         assertThat(crashed.stateLetters()).isEqualTo("--p-c-");
         assertThat(poweredOff.stateLetters()).isEqualTo("---s-d");
+        assertThat(suspended.stateLetters()).as("a suspended domain is shut down, not crashed").isEqualTo("---s--");
         assertThat(info(EnumSet.of(DomainFlag.RUNNING, DomainFlag.BLOCKED), 0).stateLetters()).isEqualTo("rb----");
     }
 
@@ -54,8 +57,8 @@ class XenConstantsTest {
         assertThat(caps(hvmHapDirectio | v2).capabilityNames(oldest)).isEqualTo("hvm hvm_directio hap");
     }
 
-    private static DomainInfo info(Set<DomainFlag> states, int shutdownReason) {
-        return new DomainInfo(1, 0, states, shutdownReason, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, null, 0, 0, 0, 0);
+    private static DomainInfo info(Set<DomainFlag> states, long shutdownReason) {
+        return new DomainInfo(1, 0, states, (int) shutdownReason, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, null, 0, 0, 0, 0);
     }
 
     private static PhysInfo caps(long capabilities) {

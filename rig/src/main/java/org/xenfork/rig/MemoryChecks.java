@@ -113,6 +113,13 @@ final class MemoryChecks {
             RigChecks.Run d = c.run("destroy", Integer.toString(fork));
             c.check("destroy the memory checks' fork: exit 0", d.code() == 0 && RigChecks.waitGone(fork));
         }
+        // The parent counts on from its own value: printed next is the counter (if it was paused between the
+        // increment and the print) or the counter plus one.
+        int seen = RigChecks.ticks(g).size();
+        List<String> after = c.runUntil(g, seen + 1);
+        long next = after.size() > seen ? Long.parseLong(after.get(seen), 16) : -1;
+        c.check("the parent's next tick (" + Long.toHexString(next) + ") continues its own count (" + hex(parentBefore) + ")",
+                next == parentBefore || next == parentBefore + 1);
     }
 
     /** The tiny guest's counter, as {@code mem read} gives it (4 bytes, little-endian). */

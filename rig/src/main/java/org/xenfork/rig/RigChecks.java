@@ -22,6 +22,8 @@ import org.xenfork.abi.Abi;
 import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
 import org.xenfork.cli.Main;
+import org.xenfork.fork.HvmContextLoader;
+import org.xenfork.hvmcontext.HvmContext;
 import org.xenfork.privcmd.DomainConfig;
 import org.xenfork.privcmd.Hypervisor;
 import org.xenfork.privcmd.LinuxSeam;
@@ -243,7 +245,7 @@ public final class RigChecks {
             check("gethvmcontext: " + ours.length + " bytes, as libxenctrl's " + theirs.length
                     + "; equal but for the CPU records' tsc (" + differ.size() + " bytes differ there)",
                     ours.length == theirs.length && outsideTsc.isEmpty());
-            xen.setHvmContext(g, theirs);
+            HvmContextLoader.load(xen, g, HvmContext.parse(theirs, xen.release())); // checked, then sethvmcontext
             check("sethvmcontext of libxenctrl's bytes accepted", true);
             byte[] partial = xen.hvmContextPartial(g, cpuCode, 0);
             int[] rec = cpuBodies.get(0);
@@ -447,7 +449,7 @@ public final class RigChecks {
     }
 
     /** The tiny guest's counter values printed by {@code domid}, oldest first (Xen's console ring). */
-    private static List<String> ticks(int domid) throws Exception {
+    static List<String> ticks(int domid) throws Exception {
         List<String> out = new ArrayList<>();
         Matcher m = TICK.matcher(sh("xl", "dmesg"));
         while (m.find()) {

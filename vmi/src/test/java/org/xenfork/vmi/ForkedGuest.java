@@ -25,10 +25,15 @@ final class ForkedGuest {
         DomainInfo p = xen.domainInfo(parent.domid());
         long flags = abi.constant("XEN_DOMCTL_CDF_hvm") | abi.constant("XEN_DOMCTL_CDF_hap");
         int child = xen.createDomain(0, new DomainConfig(0, null, flags, 0, p.maxVcpus(), 1023, 32, 1024,
-                xen.release().atLeast(4, 16) ? 2 : 0, 0, 0, p.emulationFlags(), 0));
+                grantOpts(abi), 0, 0, p.emulationFlags(), 0));
         xen.setMaxVcpus(child, p.maxVcpus());
         xen.fork(parent.domid(), child, 0);
         return new ForkedGuest(xen, child);
+    }
+
+    /** Grant table version 2 where createdomain has grant_opts (ignored where it has not). */
+    private static int grantOpts(Abi abi) {
+        return abi.struct("xen_domctl_createdomain").field("grant_opts").isPresent() ? 2 : 0;
     }
 
     int domid() {

@@ -36,8 +36,6 @@ import org.xenfork.privcmd.Errno;
 final class HvmSaveRestore {
     /** {@code HVM_SAVE_CODE(END)}: public/hvm/save.h gives the terminator code 0 and an empty body. */
     private static final int END = 0;
-    /** {@code XEN_X86_FPU_INITIALISED}, the only defined bit of {@code hvm_hw_cpu.flags}. */
-    private static final long FPU_INITIALISED = 1;
     /** The record types with a handler here: a guest's per-vCPU state (see the class comment). */
     private static final Set<String> MODELLED = Set.of("CPU", "LAPIC", "LAPIC_REGS", "MTRR");
     /** Loaded with {@code hvm_load_entry_zeroextend}: shorter records are accepted (hvm.c, vlapic.c). */
@@ -66,6 +64,8 @@ final class HvmSaveRestore {
     private final long fileVersion;
     private final long codeMax;
     private final long emuLapic;
+    /** {@code XEN_X86_FPU_INITIALISED}, the only defined bit of {@code hvm_hw_cpu.flags}. */
+    private final long fpuInitialised;
     /** The record types with a handler, by typecode (all per-vCPU). */
     private final Map<Integer, HvmSaveType> handlers = new TreeMap<>();
     private final HvmSaveType cpu;
@@ -122,6 +122,7 @@ final class HvmSaveRestore {
         this.fileVersion = abi.constant("HVM_FILE_VERSION");
         this.codeMax = abi.constant("HVM_SAVE_CODE_MAX");
         this.emuLapic = abi.constant("XEN_X86_EMU_LAPIC");
+        this.fpuInitialised = abi.constant("XEN_X86_FPU_INITIALISED");
         this.cpu = require(byName("CPU"), "CPU");
         this.lapic = require(byName("LAPIC"), "LAPIC");
         this.lapicRegs = require(byName("LAPIC_REGS"), "LAPIC_REGS");
@@ -321,7 +322,7 @@ final class HvmSaveRestore {
         byte[] body = Arrays.copyOf(Arrays.copyOfRange(h, start, start + (int) desc.length), t.length());
         if (t == cpu) {
             XenError.failIf(cpuLeaves.pad0().read(body, 0) != 0, Errno.EINVAL);
-            XenError.failIf((cpuLeaves.flags().read(body, 0) & ~FPU_INITIALISED) != 0, Errno.EINVAL);
+            XenError.failIf((cpuLeaves.flags().read(body, 0) & ~fpuInitialised) != 0, Errno.EINVAL);
             d.onlineVcpus.set(desc.instance);
         }
         d.hvmRecords.put(new SimDomain.RecordKey(t.code(), desc.instance), body);

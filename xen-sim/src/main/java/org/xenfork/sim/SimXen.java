@@ -14,7 +14,7 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 
 /**
- * A simulated Xen hypervisor of one release (4.14 – 4.22) on x86-64: its
+ * A simulated Xen hypervisor of one supported release (4.14 on) on x86-64: its
  * domains, and the hypercalls the fork workflow makes, answered with that
  * release's semantics and errnos (each class cites the Xen source file and
  * function it models). It reads and writes hypercall arguments as bytes

@@ -1,5 +1,5 @@
 /**
- * A simulated Xen (4.14 – 4.22, x86-64) below privcmd's ioctl, so that tests
+ * A simulated Xen (each supported release, 4.14 on; x86-64) below privcmd's ioctl, so that tests
  * and {@code xenfork demo} run the real hypercall encoding without Xen.
  *
  * <h2>Use</h2>

@@ -62,9 +62,10 @@ class FaultInjectionTest {
         c.domctl("unpausedomain", child);
         c.xen.guestAccess(child, 3, true);
         c.xen.injectFault(SimCall.named("XENMEM_sharing_op_fork_reset"), Errno.EAGAIN);
-        assertThat(c.forkReset(child, 12).errno()).isEqualTo(Errno.EAGAIN);
+        int both = (int) (c.constant("XENMEM_FORK_RESET_STATE") | c.constant("XENMEM_FORK_RESET_MEMORY"));
+        assertThat(c.forkReset(child, both).errno()).isEqualTo(Errno.EAGAIN);
         assertThat(c.xen.domain(child).orElseThrow().totPages()).isEqualTo(1);
-        assertThat(c.forkReset(child, 12).ok()).isTrue();
+        assertThat(c.forkReset(child, both).ok()).isTrue();
         assertThat(c.xen.domain(child).orElseThrow().totPages()).isZero();
     }
 
@@ -107,9 +108,9 @@ class FaultInjectionTest {
                 "sysctl XEN_SYSCTL_physinfo -> 0",
                 "domctl -> EFAULT (14)");
         SimCall fork = c.xen.calls().get(3).call();
-        assertThat(fork.hypercall()).isEqualTo(12);
-        assertThat(fork.cmd()).isEqualTo(22);
-        assertThat(fork.op()).isEqualTo(9);
+        assertThat(fork.hypercall()).isEqualTo(c.constant("__HYPERVISOR_memory_op"));
+        assertThat(fork.cmd()).isEqualTo(c.constant("XENMEM_sharing_op"));
+        assertThat(fork.op()).isEqualTo(c.constant("XENMEM_sharing_op_fork"));
         c.xen.clearCalls();
         assertThat(c.xen.calls()).isEmpty();
     }

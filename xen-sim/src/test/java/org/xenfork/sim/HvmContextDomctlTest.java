@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.xenfork.abi.Leaf;
+import org.xenfork.abi.Releases;
 import org.xenfork.abi.StructLayout;
-import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.NativeException;
 
@@ -67,7 +67,7 @@ class HvmContextDomctlTest {
         SimDomain g = c.xen.addGuest(GuestSpec.hvm("g", 2, 4096));
         SimClient.Outcome q = c.domctl("gethvmcontext", g.domid());
         long bound = q.get("u.hvmcontext.size");
-        int lapic = XenRelease.parse(release).atLeast(4, 21) ? 32 : 24;
+        int lapic = c.struct("hvm_hw_lapic").size(); // 24 bytes, 32 from 4.21 (pending_esr)
         assertThat(bound).isEqualTo(2 * 8 + 24 + 2L * ((8 + 1032) + (8 + lapic) + (8 + 1024) + (8 + 240)));
 
         byte[] stream = getContext(c, g.domid());
@@ -193,7 +193,7 @@ class HvmContextDomctlTest {
         // vCPU 1's CPU record claims more bytes than the stream has left
         c.struct("hvm_save_descriptor").leaf("length").write(edited, recs.get(2).offset() - 8, 1 << 20);
         SimClient.Outcome r = setContext(c, g.domid(), edited);
-        boolean dryRun = XenRelease.parse(release).atLeast(4, 19);
+        boolean dryRun = Releases.withPartialFailedLoad().noneMatch(release::equals); // 4.19 checks first
         assertThat(r.errno()).isEqualTo(dryRun ? Errno.ENODATA : Errno.EINVAL);
         byte[] after = c.xen.hvmContext(g.domid());
         if (dryRun) {

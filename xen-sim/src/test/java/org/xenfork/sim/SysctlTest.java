@@ -23,9 +23,9 @@ class SysctlTest {
         SimClient c = SimClient.of(release);
         SimDomain a = c.xen.addGuest(GuestSpec.hvm("a", 1, 4096));
         SimDomain b = c.xen.addGuest(GuestSpec.pvh("b", 3, 8192));
-        int stride = XenRelease.parse(release).atLeast(4, 16) ? 112 : 104;
+        // the release's entry size (104 bytes up to 4.15, 112 from 4.16; ReleaseLayoutsTest holds it to gcc's)
         StructLayout info = c.struct("xen_domctl_getdomaininfo");
-        assertThat(info.size()).isEqualTo(stride);
+        int stride = info.size();
 
         long buf = c.buffer(4096);
         SimClient.Outcome r = c.sysctl("getdomaininfolist", Map.of(L + "first_domain", 0, L + "max_domains", 10,
@@ -97,11 +97,15 @@ class SysctlTest {
         assertThat(caps & c.constant("XEN_SYSCTL_PHYSCAP_hvm")).isNotZero();
         assertThat(caps & c.constant("XEN_SYSCTL_PHYSCAP_hap")).isNotZero();
         assertThat(caps & c.constant("XEN_SYSCTL_PHYSCAP_pv")).isNotZero();
-        boolean v416 = XenRelease.parse(release).atLeast(4, 16);
-        assertThat(caps & 0x300).isEqualTo(v416 ? 0x300 : 0); // gnttab_v1|v2 exist from 4.16
-        // total_pages moved from offset 32 to 40 (in the union) in 4.17
-        int totalAt = c.struct("xen_sysctl").field(p + "total_pages").orElseThrow().offset() - 8;
-        assertThat(totalAt).isEqualTo(XenRelease.parse(release).atLeast(4, 17) ? 40 : 32);
+        // the grant table versions the host offers, where the release names them (4.16 on), and no capability
+        // the release does not declare
+        long gnttab = c.abi.findConstant("XEN_SYSCTL_PHYSCAP_gnttab_v1").orElse(0L)
+                | c.abi.findConstant("XEN_SYSCTL_PHYSCAP_gnttab_v2").orElse(0L);
+        assertThat(caps & gnttab).isEqualTo(gnttab);
+        long declared = c.abi.constants().entrySet().stream().filter(k -> k.getKey().startsWith("XEN_SYSCTL_PHYSCAP_")
+                && !k.getKey().equals("XEN_SYSCTL_PHYSCAP_MAX")).mapToLong(Map.Entry::getValue).reduce(0, (a, b) -> a | b);
+        assertThat(caps & ~declared).as("capabilities the release does not declare").isZero();
+        // total_pages at the release's offset (32 in the union up to 4.16, 40 from 4.17)
         assertThat(c.struct("xen_sysctl").leaf(p + "total_pages").read(r.bytes(), 0)).isEqualTo(2L << 20);
         assertThat(r.get(p + "hw_cap[0]")).isNotZero();
     }
