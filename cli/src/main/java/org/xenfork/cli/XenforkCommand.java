@@ -76,6 +76,7 @@ public final class XenforkCommand implements Runnable {
         m.put("fork-launch-dm", ForkLaunchDmCommand::new);
         m.put("hvm-context", HvmContextCommand::new);
         m.put("mem", MemCommand::new);
+        m.put("monitor", MonitorCommand::new);
         m.put("demo", DemoCommand::new);
         return m;
     }
@@ -109,6 +110,9 @@ public final class XenforkCommand implements Runnable {
 
     /** What a signal does to fork-vm and fork-launch-dm: stop at a safe point (installed by those commands only). */
     final SignalStop signals = new SignalStop();
+
+    /** Where {@code xenfork monitor} keeps its records (tests use their own folder). */
+    java.nio.file.Path monitorRecords = MonitorRecord.DEFAULT_FOLDER;
 
     /** Where device models' sockets and logs go (libxl's folders; tests use their own). */
     DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;

@@ -27,6 +27,9 @@ abstract class CommandRunner {
     /** Where device models' sockets and logs are looked for (a test's folders instead of libxl's). */
     DeviceModelLauncher.Settings deviceModels = DeviceModelLauncher.Settings.DEFAULT;
 
+    /** Where {@code xenfork monitor} keeps its records (a test's folder instead of /run/xenfork/monitor). */
+    java.nio.file.Path monitorRecords = MonitorRecord.DEFAULT_FOLDER;
+
     /** Domain-0, "parent" (1, HVM, paused) and "web" (2, HVM, running): the machine the fork-command tests run on. */
     static SimXen parentAndWeb(XenRelease release) {
         SimXen x = SimXen.create(release);
@@ -46,6 +49,7 @@ abstract class CommandRunner {
             return sim;
         };
         top.deviceModels = deviceModels;
+        top.monitorRecords = monitorRecords;
         int code = Main.run(new PrintWriter(out), new PrintWriter(err), top, args);
         return new Run(code, out.toString(), err.toString());
     }

@@ -231,27 +231,43 @@ public final class Hypervisor implements AutoCloseable {
     }
 
     private void issue(StructCall call, long hypercall, String name, int domid, boolean mutating) {
+        issue(call, hypercall, name, domid, mutating, call.address(), 0, 0);
+    }
+
+    /**
+     * Issues {@code hypercall(a0, a1, a2)} whose argument struct is {@code call} (pushed before,
+     * pulled after, shown to the observer; a dry run of a mutating call issues nothing and answers
+     * 0); an errno becomes a {@link XenException} naming {@code name}. For the calls of
+     * {@link VmEventHypercalls} too, which pass a command or a domain before the struct.
+     */
+    long issue(StructCall call, long hypercall, String name, int domid, boolean mutating, long a0, long a1, long a2) {
         byte[] sent = observer == null ? null : call.bytes.clone();
         if (mutating && dryRun) {
             if (observer != null) {
                 observer.hypercall(name, call.layout, sent, null, 0, false);
             }
-            return;
+            return 0;
         }
         call.push();
         int errno = 0;
+        long result = 0;
         try {
-            privcmd.hypercall(hypercall, call.address(), 0, 0, 0, 0);
+            result = privcmd.hypercall(hypercall, a0, a1, a2, 0, 0);
         } catch (NativeException e) {
             errno = e.errno();
         }
         call.pull();
         if (observer != null) {
-            observer.hypercall(name, call.layout, sent, call.bytes.clone(), -errno, true);
+            observer.hypercall(name, call.layout, sent, call.bytes.clone(), errno != 0 ? -errno : result, true);
         }
         if (errno != 0) {
             throw refused(name, domid, errno);
         }
+        return result;
+    }
+
+    Privcmd privcmd() {
+        return privcmd;
     }
 
     private XenException refused(String name, int domid, int errno) {
@@ -645,7 +661,7 @@ public final class Hypervisor implements AutoCloseable {
      * Domain ids from callers must name a domain (0..0x7fef), or domid_t's 16 bits
      * would cut them silently: 65537 would name domain 1.
      */
-    private static void checkDomid(String call, int domid) {
+    static void checkDomid(String call, int domid) {
         checkDomid(call, domid, Domid.FIRST_RESERVED - 1);
     }
 

@@ -37,6 +37,30 @@ public class XenException extends RuntimeException {
     /** What an errno usually means for a toolstack hypercall; the call-specific cases first. */
     static String hintFor(String call, int errno) {
         boolean sharing = call.startsWith("XENMEM_sharing_op");
+        if (call.equals("XEN_DOMCTL_vm_event_op")) {
+            switch (errno) {
+                case Errno.EBUSY:
+                    return "a monitor ring is already enabled for this domain (Xen allows one agent at a time); if a "
+                            + "xenfork monitor died, run: xenfork monitor --cleanup DOMAIN";
+                case Errno.EOPNOTSUPP:
+                    return "the domain has no monitor ring page (HVM_PARAM_MONITOR_RING_PFN is 0: not an HVM/PVH domain "
+                            + "built by a toolstack that reserves one)";
+                case Errno.ENODEV:
+                    return "no monitor ring is enabled for this domain";
+                default:
+                    break;
+            }
+        } else if (call.equals("XEN_DOMCTL_monitor_op")) {
+            switch (errno) {
+                case Errno.EOPNOTSUPP:
+                    return "this hypervisor does not offer that monitor event for this domain "
+                            + "(XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES lists what it offers)";
+                case Errno.EEXIST:
+                    return "the monitor event is already in the requested state";
+                default:
+                    break;
+            }
+        }
         return switch (errno) {
             case Errno.EPERM -> "not permitted: the caller is not the control domain, or this privcmd fd is restricted";
             case Errno.ESRCH -> "no such domain";

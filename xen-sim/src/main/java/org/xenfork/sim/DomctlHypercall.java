@@ -53,6 +53,11 @@ final class DomctlHypercall {
     private final long gethvmcontext;
     private final long sethvmcontext;
     private final long gethvmcontextPartial;
+    private final long vmEventOp;
+    private final long monitorOp;
+    private final long getpageframeinfo3;
+    private final long domidInvalid;
+    private final VmEventMonitor monitor;
 
     /** One domctl in flight: the struct as copied in, and whether Xen copies it back. */
     private static final class Request {
@@ -65,8 +70,9 @@ final class DomctlHypercall {
     }
 
     DomctlHypercall(Abi abi, DomainTable domains, DomainLifecycle lifecycle, GetDomainInfoReply domainInfo,
-                    HvmSaveRestore hvm, Host host) {
+                    HvmSaveRestore hvm, Host host, VmEventMonitor monitor) {
         this.domains = domains;
+        this.monitor = monitor;
         this.lifecycle = lifecycle;
         this.createDomain = new CreateDomain(abi, host);
         this.domainInfo = domainInfo;
@@ -99,6 +105,10 @@ final class DomctlHypercall {
         this.gethvmcontext = abi.constant("XEN_DOMCTL_gethvmcontext");
         this.sethvmcontext = abi.constant("XEN_DOMCTL_sethvmcontext");
         this.gethvmcontextPartial = abi.constant("XEN_DOMCTL_gethvmcontext_partial");
+        this.vmEventOp = abi.constant("XEN_DOMCTL_vm_event_op");
+        this.monitorOp = abi.constant("XEN_DOMCTL_monitor_op");
+        this.getpageframeinfo3 = abi.constant("XEN_DOMCTL_getpageframeinfo3");
+        this.domidInvalid = abi.constant("DOMID_INVALID");
     }
 
     int size() {
@@ -122,7 +132,9 @@ final class DomctlHypercall {
         SimDomain d = null;
         if (cmd != createdomain) {
             d = domains.byId(domainLeaf.read(req.op, 0));
-            if (d == null && (cmd != getdomaininfo || getdomaininfoExact)) {
+            // do_domctl: vm_event_op for DOMID_INVALID runs without a domain (GET_VERSION).
+            boolean noDomain = cmd == vmEventOp && domainLeaf.read(req.op, 0) == domidInvalid;
+            if (d == null && !noDomain && (cmd != getdomaininfo || getdomaininfoExact)) {
                 return -Errno.ESRCH;
             }
         }
@@ -177,6 +189,14 @@ final class DomctlHypercall {
             hvm.load(d, stream);
         } else if (cmd == gethvmcontextPartial) {
             getHvmContextPartial(mem, req, d);
+        } else if (cmd == vmEventOp) {
+            monitor.vmEventOp(req.op, d);
+            req.copyback = true; // on success only: a failure throws past this
+        } else if (cmd == monitorOp) {
+            monitor.monitorOp(req.op, d);
+            req.copyback = true;
+        } else if (cmd == getpageframeinfo3) {
+            monitor.pageFrameInfo(mem, req.op, d);
         } else {
             return -Errno.ENOSYS;
         }

@@ -262,6 +262,19 @@ final class HvmSaveRestore {
         d.onlineVcpus.set(vcpu);
     }
 
+    /** The {@code hvm_hw_cpu} layout of this release (what {@link #cpuRecord} holds). */
+    StructLayout cpuStruct() {
+        return cpu.struct();
+    }
+
+    /**
+     * vCPU {@code vcpu}'s {@code hvm_hw_cpu} record as held (not a copy: writing it changes the
+     * vCPU's registers, as {@code vm_event_set_registers} does), or null if it has none.
+     */
+    byte[] cpuRecord(SimDomain d, int vcpu) {
+        return d.hvmRecords.get(new SimDomain.RecordKey(cpu.code(), vcpu));
+    }
+
     /** One pass of hvm_load: {@code real} false is 4.19's dry run, which checks framing only. */
     private void walk(SimDomain d, byte[] h, boolean real) {
         Descriptor first = descriptorAt(h, 0);

@@ -157,6 +157,7 @@ final class MemSharing {
      */
     private void copySettings(SimDomain child, SimDomain parent) {
         hvm.load(child, hvm.save(parent, host));
+        child.monitorRingGfn = parent.monitorRingGfn; // hvm_copy_context_and_params copies the HVM params
         child.sharedInfoFrame = parent.sharedInfoFrame;
     }
 
@@ -185,6 +186,14 @@ final class MemSharing {
         if (!release.atLeast(4, 16)) {
             domains.liveRemote(d.parent.domid);
         }
+        reset(d, state, memory);
+    }
+
+    /**
+     * {@code mem_sharing_fork_reset(d, reset_state, reset_memory)} of a fork: what the sharing op
+     * and, from 4.17, a vm_event response with the RESET_FORK flags ({@code vm_event_resume}) do.
+     */
+    void reset(SimDomain d, boolean state, boolean memory) {
         lifecycle.pause(d);
         try {
             if (memory) {

@@ -43,6 +43,27 @@ final class P2m {
         privatePages.set(0, Math.toIntExact(pages));
     }
 
+    /** {@code guest_physmap_add_page} of a fresh, scrubbed page at {@code gfn} (an old entry there is replaced). */
+    void add(long gfn) {
+        int i = index(gfn);
+        sharedPages.clear(i);
+        pagedOut.remove(i);
+        frames.remove(i);
+        privatePages.set(i);
+    }
+
+    /**
+     * {@code guest_remove_page}: the entry at {@code gfn} leaves the physmap; its frame lives on in
+     * whatever still refers to it (a dom0 mapping, Xen's own mapping of a ring page).
+     */
+    void remove(long gfn) {
+        int i = index(gfn);
+        privatePages.clear(i);
+        sharedPages.clear(i);
+        pagedOut.remove(i);
+        frames.remove(i);
+    }
+
     long totPages() {
         return privatePages.cardinality();
     }

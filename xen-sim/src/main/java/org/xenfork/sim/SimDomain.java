@@ -70,6 +70,20 @@ public final class SimDomain {
     int forkReferences;
     boolean sharingEnabled;
     boolean blockInterrupts;
+    /** {@code HVM_PARAM_MONITOR_RING_PFN}: 0 (none) for PV, a special page for HVM/PVH (see {@link VmEventMonitor}). */
+    long monitorRingGfn;
+    /** The next port {@code alloc_unbound_xen_event_channel} hands out in this domain (a simulator counter). */
+    int nextXenPort = 1;
+    /** {@code d->vm_event_monitor}: the enabled monitor ring, or null. */
+    VmEventMonitor.Ring monitorRing;
+    /** The monitor events switched on ({@code XEN_DOMCTL_MONITOR_EVENT_*} numbers as bits). */
+    int monitorEvents;
+    /** vCPUs paused by a synchronous vm_event ({@code vm_event_vcpu_pause}) until a response unpauses them. */
+    final java.util.BitSet vmEventPaused = new java.util.BitSet();
+    /** vCPUs with single-stepping on ({@code VM_EVENT_FLAG_TOGGLE_SINGLESTEP}). */
+    final java.util.BitSet singlestep = new java.util.BitSet();
+    /** Per vCPU, an event {@code XEN_DMOP_inject_event} queued for injection (vector, type, insn_len), or absent. */
+    final java.util.Map<Integer, int[]> pendingInjection = new java.util.HashMap<>();
 
     SimDomain(Object lock, int domid, byte[] handle, int cdfFlags, boolean hvm, boolean hap, boolean iommu,
               int ssidref, int emulationFlags, int maxVcpus, long sharedInfoFrame) {

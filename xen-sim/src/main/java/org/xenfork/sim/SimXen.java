@@ -147,6 +147,13 @@ public final class SimXen {
     private final MemoryOpHypercall memoryOp;
     private final MulticallHypercall multicall;
     private final MmuUpdate mmuUpdate;
+    private final VmEventMonitor monitor;
+    private final HvmOpHypercall hvmOp;
+    private final DmOpHypercall dmOp;
+    private final long hcHvmOp;
+    private final long hcDmOp;
+    private final ConstantNames hvmopNames;
+    private final ConstantNames dmopNames;
     private final long hcMmuUpdate;
     private final long hcMemoryOp;
     private final long hcMulticall;
@@ -177,9 +184,16 @@ public final class SimXen {
         GetDomainInfoReply info = new GetDomainInfoReply(abi, host);
         this.memSharing = new MemSharing(abi, table, lifecycle, hvm, host);
         this.xenVersion = new XenVersionHypercall(abi, host, table);
-        this.domctl = new DomctlHypercall(abi, table, lifecycle, info, hvm, host);
+        this.monitor = new VmEventMonitor(abi, table, lifecycle, memSharing, hvm, host);
+        this.domctl = new DomctlHypercall(abi, table, lifecycle, info, hvm, host, monitor);
         this.sysctl = new SysctlHypercall(abi, table, info, host);
-        this.memoryOp = new MemoryOpHypercall(abi, host, memSharing);
+        this.memoryOp = new MemoryOpHypercall(abi, host, memSharing, table);
+        this.hvmOp = new HvmOpHypercall(abi, table);
+        this.dmOp = new DmOpHypercall(abi, table);
+        this.hcHvmOp = abi.constant("__HYPERVISOR_hvm_op");
+        this.hcDmOp = abi.constant("__HYPERVISOR_dm_op");
+        this.hvmopNames = new ConstantNames(abi, "HVMOP_", null);
+        this.dmopNames = new ConstantNames(abi, "XEN_DMOP_", "XEN_DMOP_EVENT_");
         this.multicall = new MulticallHypercall(abi);
         this.mmuUpdate = new MmuUpdate(table, memSharing);
         this.hcMmuUpdate = abi.constant("__HYPERVISOR_mmu_update");
@@ -250,6 +264,9 @@ public final class SimXen {
         long pages = spec.memoryKb() / 4;
         d.maxPages = pages;
         d.p2m.populate(pages);
+        if (d.hvm) {
+            d.monitorRingGfn = VmEventMonitor.HVM_MONITOR_RING_GFN;
+        }
         if (!spec.startPaused()) {
             lifecycle.unpauseByController(d);
         }
@@ -384,6 +401,115 @@ public final class SimXen {
         }
     }
 
+    // ---- the monitor ring (see VmEventMonitor) ----
+
+    /**
+     * vCPU {@code vcpu} of guest {@code domid} executes the byte at {@code rip}, which must be an int3
+     * (0xCC): what Xen does then ({@code hvm_monitor_debug}). With SOFTWARE_BREAKPOINT monitored and a
+     * ring enabled, a request goes on the ring ({@code u.software_breakpoint.gfn} of {@code rip}), the
+     * vCPU is paused until a response and Xen's port is notified: {@code true}. Otherwise the guest
+     * takes its own #BP: {@code false}. The guest runs with paging off here ({@code rip} is
+     * guest-physical); {@link #executeBreakpoint(int, int, long, long)} names the physical address.
+     *
+     * @throws IllegalStateException if the domain or the vCPU is paused, or the ring is full
+     * @throws IllegalArgumentException if the byte there is not 0xCC, or no page backs it
+     */
+    public synchronized boolean executeBreakpoint(int domid, int vcpu, long rip) {
+        return executeBreakpoint(domid, vcpu, rip, rip);
+    }
+
+    /** {@link #executeBreakpoint(int, int, long)} at virtual {@code rip}, which the guest's page tables map to {@code gpa}. */
+    public synchronized boolean executeBreakpoint(int domid, int vcpu, long rip, long gpa) {
+        SimDomain d = runningVcpu(domid, vcpu);
+        byte[] b = readGuestMemory(domid, gpa, 1);
+        if ((b[0] & 0xff) != 0xcc) {
+            throw new IllegalArgumentException("d" + domid + " has 0x" + Integer.toHexString(b[0] & 0xff)
+                    + ", not an int3, at 0x" + Long.toHexString(gpa));
+        }
+        return monitor.breakpoint(d, vcpu, rip, gpa) == VmEventMonitor.Outcome.SENT;
+    }
+
+    /** vCPU {@code vcpu} executes CPUID at {@code rip}: a request if CPUID is monitored ({@code hvm_monitor_cpuid}). */
+    public synchronized boolean executeCpuid(int domid, int vcpu, long rip, int leaf, int subleaf) {
+        return monitor.cpuid(runningVcpu(domid, vcpu), vcpu, rip, leaf, subleaf) == VmEventMonitor.Outcome.SENT;
+    }
+
+    /** vCPU {@code vcpu}, single-stepping, completes the instruction before {@code rip}: a SINGLESTEP request if monitored. */
+    public synchronized boolean executeSinglestep(int domid, int vcpu, long rip) {
+        return monitor.singlestep(runningVcpu(domid, vcpu), vcpu, rip, rip) == VmEventMonitor.Outcome.SENT;
+    }
+
+    private SimDomain runningVcpu(int domid, int vcpu) {
+        SimDomain d = require(domid);
+        if (vcpu < 0 || vcpu >= d.allocatedVcpus) {
+            throw new IllegalArgumentException("d" + domid + " has no vCPU " + vcpu);
+        }
+        if (!d.isRunnable() || d.vmEventPaused.get(vcpu)) {
+            throw new IllegalStateException("d" + domid + " vCPU " + vcpu + " is paused: it executes nothing");
+        }
+        return d;
+    }
+
+    /** A notification of Xen's monitor port by the monitor ({@code monitor_notification}): Xen takes the responses. */
+    public synchronized void notifyMonitor(int domid) {
+        SimDomain d = require(domid);
+        if (d.monitorRing != null) {
+            monitor.resume(d);
+        }
+    }
+
+    /** Whether {@code domid} has a monitor ring enabled. */
+    public synchronized boolean monitorRingEnabled(int domid) {
+        return require(domid).monitorRing != null;
+    }
+
+    /** Xen's port of the enabled monitor ring's event channel, or -1. */
+    public synchronized int monitorPort(int domid) {
+        SimDomain d = require(domid);
+        return d.monitorRing == null ? -1 : d.monitorRing.xenPort;
+    }
+
+    /** How often Xen has notified the monitor of {@code domid}'s ring (0 without a ring). */
+    public synchronized long monitorNotifications(int domid) {
+        SimDomain d = require(domid);
+        return d.monitorRing == null ? 0 : d.monitorRing.notifications();
+    }
+
+    /** {@code HVM_PARAM_MONITOR_RING_PFN} of the domain (0: none). */
+    public synchronized long monitorRingGfn(int domid) {
+        return require(domid).monitorRingGfn;
+    }
+
+    /** Sets {@code HVM_PARAM_MONITOR_RING_PFN}, as a toolstack's HVMOP_set_param would. */
+    public synchronized void setMonitorRingGfn(int domid, long gfn) {
+        require(domid).monitorRingGfn = gfn;
+    }
+
+    /** Whether vCPU {@code vcpu} waits for the answer to a vm_event request. */
+    public synchronized boolean vcpuPausedByVmEvent(int domid, int vcpu) {
+        return require(domid).vmEventPaused.get(vcpu);
+    }
+
+    /** Whether vCPU {@code vcpu} single-steps ({@code VM_EVENT_FLAG_TOGGLE_SINGLESTEP}). */
+    public synchronized boolean singlestepping(int domid, int vcpu) {
+        return require(domid).singlestep.get(vcpu);
+    }
+
+    /** The monitor events switched on, as {@code 1 << XEN_DOMCTL_MONITOR_EVENT_*} bits. */
+    public synchronized int monitorEvents(int domid) {
+        return require(domid).monitorEvents & 0x00ff_ffff;
+    }
+
+    /** The event {@code XEN_DMOP_inject_event} queued on vCPU {@code vcpu}: {vector, type, insn_len}, or empty. */
+    public synchronized Optional<int[]> pendingInjection(int domid, int vcpu) {
+        return Optional.ofNullable(require(domid).pendingInjection.get(vcpu)).map(int[]::clone);
+    }
+
+    /** Whether gfn {@code gfn} of {@code domid} is in its physmap (a private or shared entry). */
+    public synchronized boolean inPhysmap(int domid, long gfn) {
+        return require(domid).p2m.has(gfn);
+    }
+
     /** Makes every vCPU of the guest block (idle) or wake: XEN_DOMINF_blocked vs running. */
     public synchronized void setIdle(int domid, boolean idle) {
         require(domid).idle = idle;
@@ -496,6 +622,10 @@ public final class SimXen {
             return memoryOp.call(mem, args[0], args[1]);
         } else if (op == hcMulticall) {
             return multicall.call(mem, args[0], args[1], (m, o, a) -> answer(m, o, a).result());
+        } else if (op == hcHvmOp) {
+            return hvmOp.call(mem, args[0], args[1]);
+        } else if (op == hcDmOp) {
+            return dmOp.call(mem, args[0], args[1], args[2]);
         }
         return -Errno.ENOSYS;
     }
@@ -517,6 +647,13 @@ public final class SimXen {
                 cmd = domctl.cmdLeaf().read(s, 0);
                 cmdName = domctlNames.name(cmd);
                 domain = (int) domctl.domainLeaf().read(s, 0);
+            } else if (op == hcHvmOp) {
+                cmd = args[0];
+                cmdName = hvmopNames.name(cmd);
+                byte[] domid = mem.copyFromGuest(args[1], 2); // xen_hvm_param.domid
+                domain = (domid[0] & 0xff) | (domid[1] & 0xff) << 8;
+            } else if (op == hcDmOp) {
+                domain = (int) args[0];
             } else if (op == hcSysctl) {
                 cmd = sysctl.cmdLeaf().read(mem.copyFromGuest(args[0], sysctl.size()), 0);
                 cmdName = sysctlNames.name(cmd);

@@ -1,0 +1,319 @@
+package org.xenfork.vmi;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.xenfork.privcmd.ForeignMapping;
+import org.xenfork.privcmd.ForeignMemory;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.Linux;
+import org.xenfork.privcmd.NativeException;
+import org.xenfork.privcmd.VmEventHypercalls;
+import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
+import org.xenfork.privcmd.XenException;
+
+/**
+ * A vm_event monitor of one domain: the ring set up as libxc's {@code xc_monitor_enable} does, the
+ * events switched on, requests taken and answered, and everything undone by {@link #close()}.
+ *
+ * <pre>{@code
+ * try (VmEventHypercalls vm = VmEventHypercalls.open(xen);
+ *      Monitor monitor = Monitor.enable(xen, vm, new ForeignMemory(privcmd), domid)) {
+ *     monitor.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+ *     Optional<VmEventRequest> req = monitor.next(Duration.ofSeconds(5));
+ *     req.ifPresent(r -> monitor.respond(VmEventResponse.resume(r)));
+ * }
+ * }</pre>
+ *
+ * <p>Signalling: until privcmd has the {@code /dev/xen/evtchn} device, Xen's event channel is not
+ * bound; a monitor finds requests by looking at the ring ({@link #next} checks it every millisecond
+ * until its timeout, interruptibly) and has Xen take its responses with {@code XEN_VM_EVENT_RESUME}
+ * ({@code xc_monitor_resume}), which runs the same {@code vm_event_resume} a notification of Xen's
+ * port runs. Not thread-safe: one thread takes and answers.
+ */
+public final class Monitor implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Monitor.class.getName());
+    private static final long POLL_NANOS = 1_000_000;
+
+    private final Hypervisor xen;
+    private final VmEventHypercalls vm;
+    private final int domid;
+    private final long ringGfn;
+    private final ForeignMapping ringPage;
+    private final MonitorRing ring;
+    private final int xenPort;
+    private final int capabilities;
+    private final Set<MonitorEvent> enabled = EnumSet.noneOf(MonitorEvent.class);
+    /** Requests taken and not answered yet: their vCPUs wait, and close answers them. */
+    private final List<VmEventRequest> unanswered = new ArrayList<>();
+    private boolean closed;
+
+    private Monitor(Hypervisor xen, VmEventHypercalls vm, int domid, long ringGfn, ForeignMapping ringPage,
+                    MonitorRing ring, int xenPort, int capabilities) {
+        this.xen = xen;
+        this.vm = vm;
+        this.domid = domid;
+        this.ringGfn = ringGfn;
+        this.ringPage = ringPage;
+        this.ring = ring;
+        this.xenPort = xenPort;
+        this.capabilities = capabilities;
+    }
+
+    /**
+     * {@code xc_monitor_enable}: pause the domain, read {@code HVM_PARAM_MONITOR_RING_PFN}, populate
+     * the page if {@code XEN_DOMCTL_getpageframeinfo3} finds none, map it writable, enable the ring
+     * ({@code XEN_DOMCTL_vm_event_op}), initialise the shared ring, take the page out of the guest's
+     * physmap ({@code XENMEM_decrease_reservation}: a failure is only logged, as libxc does) and undo
+     * the pause. On failure nothing stays enabled or mapped, and the pause is undone.
+     *
+     * @throws MonitorException naming the step and the errno (EBUSY: another monitor is attached)
+     */
+    public static Monitor enable(Hypervisor xen, VmEventHypercalls vm, ForeignMemory foreign, int domid) {
+        if (domid <= 0 || domid >= org.xenfork.privcmd.Domid.FIRST_RESERVED) {
+            throw new IllegalArgumentException("domain " + domid + ": a monitor watches a domain 1 to "
+                    + (org.xenfork.privcmd.Domid.FIRST_RESERVED - 1));
+        }
+        int caps = call("XEN_DOMCTL_monitor_op(GET_CAPABILITIES)", domid, () -> vm.monitorCapabilities(domid));
+        call("XEN_DOMCTL_pausedomain", domid, () -> {
+            xen.pauseDomain(domid);
+            return null;
+        });
+        ForeignMapping page = null;
+        boolean ringEnabled = false;
+        try {
+            int param = (int) vm.abi().constant("HVM_PARAM_MONITOR_RING_PFN");
+            long gfn = call("HVMOP_get_param(HVM_PARAM_MONITOR_RING_PFN)", domid, () -> vm.hvmParam(domid, param));
+            if (gfn == 0) {
+                throw new MonitorException("d" + domid + " has no monitor ring page (HVM_PARAM_MONITOR_RING_PFN is 0): "
+                        + "only HVM and PVH domains have one");
+            }
+            long xtab = vm.abi().constant("XEN_DOMCTL_PFINFO_XTAB");
+            long type;
+            try {
+                type = vm.pageType(domid, gfn);
+            } catch (XenException e) {
+                type = xtab; // xc_vm_event_enable populates when the query fails too
+            }
+            if (type == xtab) {
+                call("XENMEM_populate_physmap", domid, () -> {
+                    vm.populatePhysmap(domid, gfn);
+                    return null;
+                });
+            }
+            try {
+                page = foreign.map(domid, Linux.PROT_READ | Linux.PROT_WRITE, gfn);
+            } catch (NativeException e) {
+                throw new MonitorException("mapping d" + domid + "'s ring page (gfn 0x" + Long.toHexString(gfn) + "): "
+                        + e.getMessage(), e);
+            }
+            if (page.firstUnmappedPage() >= 0) {
+                throw new MonitorException("mapping d" + domid + "'s ring page (gfn 0x" + Long.toHexString(gfn)
+                        + "): " + ForeignMapping.describeFrameError(page.frameError(0)));
+            }
+            int port = call("XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_ENABLE)", domid, () -> vm.monitorEnable(domid));
+            ringEnabled = true;
+            MonitorRing ring = new MonitorRing(page, vm.abi());
+            ring.initShared();
+            try {
+                vm.decreaseReservation(domid, gfn);
+            } catch (XenException e) {
+                LOG.log(System.Logger.Level.WARNING, "d{0}: the ring page stays in the guest''s physmap: {1}", domid,
+                        e.getMessage());
+            }
+            Monitor m = new Monitor(xen, vm, domid, gfn, page, ring, port, caps);
+            page = null;
+            ringEnabled = false;
+            return m;
+        } finally {
+            if (ringEnabled) {
+                try {
+                    vm.monitorDisable(domid);
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "d{0}: disabling the ring after a failed enable: {1}", domid,
+                            e.getMessage());
+                }
+            }
+            if (page != null) {
+                page.close();
+            }
+            try {
+                xen.unpauseDomain(domid);
+            } catch (XenException e) {
+                LOG.log(System.Logger.Level.WARNING, "d{0}: undoing the pause: {1}", domid, e.getMessage());
+            }
+        }
+    }
+
+    private interface Call<T> {
+        T run();
+    }
+
+    private static <T> T call(String step, int domid, Call<T> c) {
+        try {
+            return c.run();
+        } catch (XenException e) {
+            throw new MonitorException("d" + domid + ": " + step + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    public int domid() {
+        return domid;
+    }
+
+    /** Xen's port of the ring's event channel ({@code u.enable.port}). */
+    public int xenPort() {
+        return xenPort;
+    }
+
+    /** The ring's gfn ({@code HVM_PARAM_MONITOR_RING_PFN}). */
+    public long ringGfn() {
+        return ringGfn;
+    }
+
+    /** Whether the hypervisor offers {@code event} for this domain (its GET_CAPABILITIES). */
+    public boolean offers(MonitorEvent event) {
+        return vm.offers(capabilities, event);
+    }
+
+    /** Whether responses here can reset a fork (Xen 4.17 and later). */
+    public boolean canResetFork() {
+        return ring.hasForkResetFlags();
+    }
+
+    /**
+     * {@code XEN_DOMCTL_monitor_op} ENABLE or DISABLE of {@code event}; an event the hypervisor does
+     * not offer is refused before asking it.
+     */
+    public void monitor(MonitorEvent event, boolean on) {
+        checkOpen();
+        if (on && !offers(event)) {
+            throw new MonitorException("the hypervisor does not offer " + event.xenName() + " for d" + domid
+                    + " (XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES)");
+        }
+        call("XEN_DOMCTL_monitor_op(" + (on ? "ENABLE, " : "DISABLE, ") + event.xenName() + ")", domid, () -> {
+            vm.monitorEvent(domid, event, on);
+            return null;
+        });
+        if (on) {
+            enabled.add(event);
+        } else {
+            enabled.remove(event);
+        }
+    }
+
+    /**
+     * The next request, waiting up to {@code timeout} (zero: only what is there).
+     *
+     * @throws InterruptedException if the thread is interrupted while waiting (Ctrl-C's stop)
+     */
+    public Optional<VmEventRequest> next(Duration timeout) throws InterruptedException {
+        checkOpen();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!ring.hasRequest()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return Optional.empty();
+            }
+            long sleep = Math.min(left, POLL_NANOS);
+            Thread.sleep(sleep / 1_000_000, (int) (sleep % 1_000_000));
+        }
+        VmEventRequest r = ring.take();
+        unanswered.add(r);
+        return Optional.of(r);
+    }
+
+    /** Puts {@code response} on the ring and has Xen take it ({@code XEN_VM_EVENT_RESUME}). */
+    public void respond(VmEventResponse response) {
+        checkOpen();
+        ring.put(response);
+        unanswered.remove(response.request());
+        call("XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_RESUME)", domid, () -> {
+            vm.monitorResume(domid);
+            return null;
+        });
+    }
+
+    /**
+     * Resumes every vCPU from 0 to {@code vcpus - 1} that waits for an answer to a request this
+     * monitor never saw (a monitor that died left them paused: disabling a ring does not unpause
+     * them, {@code vm_event_disable}); Xen ignores the answer for a vCPU that waits for none
+     * ({@code vm_event_resume} checks its {@code vm_event_pause_count}). Sent a ring's worth at a time.
+     */
+    public void resumeWaitingVcpus(int vcpus) {
+        checkOpen();
+        for (int v = 0; v < vcpus; v++) {
+            ring.put(VmEventResponse.resume(ring.pausedVcpu(v)));
+            if ((v + 1) % ring.slots() == 0 || v == vcpus - 1) {
+                call("XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_RESUME)", domid, () -> {
+                    vm.monitorResume(domid);
+                    return null;
+                });
+            }
+        }
+    }
+
+    /** {@code XEN_DMOP_inject_event}: the int3 of {@code request} reaches the guest after all. */
+    public void reinjectBreakpoint(VmEventRequest request) {
+        call("XEN_DMOP_inject_event", domid, () -> {
+            vm.injectBreakpoint(domid, request.vcpu());
+            return null;
+        });
+    }
+
+    /**
+     * Undoes the monitor, every step attempted even if one fails: requests still on the ring are
+     * answered (their vCPUs resume), the events switched on here are switched off, the ring is
+     * disabled ({@code XEN_VM_EVENT_DISABLE}), the page unmapped. Requests taken with {@link #next} and
+     * not answered are answered first. The first failure is thrown at the
+     * end with the others suppressed.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        List<RuntimeException> failures = new ArrayList<>();
+        attempt(failures, () -> {
+            for (VmEventRequest r : unanswered) {
+                ring.put(VmEventResponse.resume(r));
+            }
+            unanswered.clear();
+            while (ring.hasRequest()) {
+                ring.put(VmEventResponse.resume(ring.take()));
+            }
+            // Always: a response whose RESUME failed is on the ring too, and its vCPU waits for Xen to take it.
+            vm.monitorResume(domid);
+        });
+        for (MonitorEvent e : List.copyOf(enabled)) {
+            attempt(failures, () -> vm.monitorEvent(domid, e, false));
+        }
+        enabled.clear();
+        attempt(failures, () -> vm.monitorDisable(domid));
+        attempt(failures, ringPage::close);
+        if (!failures.isEmpty()) {
+            RuntimeException first = failures.get(0);
+            failures.subList(1, failures.size()).forEach(first::addSuppressed);
+            throw new MonitorException("d" + domid + ": closing the monitor: " + first.getMessage()
+                    + "; run: xenfork monitor --cleanup " + domid, first);
+        }
+    }
+
+    private static void attempt(List<RuntimeException> failures, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            failures.add(e);
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the monitor of d" + domid + " is closed");
+        }
+    }
+}

@@ -1,0 +1,294 @@
+package org.xenfork.vmi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.xenfork.abi.Abi;
+import org.xenfork.abi.XenRelease;
+import org.xenfork.privcmd.DomainConfig;
+import org.xenfork.privcmd.Errno;
+import org.xenfork.privcmd.ForeignMemory;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.Privcmd;
+import org.xenfork.privcmd.VmEventHypercalls;
+import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
+import org.xenfork.sim.GuestSpec;
+import org.xenfork.sim.LoggedCall;
+import org.xenfork.sim.SimCall;
+import org.xenfork.sim.SimXen;
+import org.xenfork.sim.SimulatedSeam;
+
+/**
+ * {@link Monitor}, {@link MonitorRing} and {@link Breakpoints} on the simulator: the enable sequence
+ * and its rollback, a request's decoding, responses (resume, registers, single-step, fork reset per
+ * release), and what close leaves behind (nothing).
+ */
+class MonitorTest {
+    private SimXen sim;
+    private SimulatedSeam seam;
+    private Privcmd privcmd;
+    private Hypervisor xen;
+    private VmEventHypercalls vm;
+    private ForeignMemory foreign;
+
+    private void boot(SimXen s) {
+        sim = s;
+        seam = new SimulatedSeam(sim);
+        privcmd = Privcmd.open(seam);
+        xen = Hypervisor.open(privcmd, null, null, false);
+        vm = VmEventHypercalls.open(xen);
+        foreign = new ForeignMemory(privcmd);
+    }
+
+    private int guest(String release, int vcpus) {
+        boot(SimXen.create(XenRelease.parse(release)));
+        return sim.addGuest(GuestSpec.hvm("g", vcpus, 4096)).domid();
+    }
+
+    @AfterEach
+    void close() {
+        if (vm != null) {
+            vm.close();
+            xen.close();
+            privcmd.close();
+        }
+    }
+
+    private List<String> callNames() {
+        List<String> out = new ArrayList<>();
+        for (LoggedCall c : sim.calls()) {
+            out.add(c.call().shortName());
+        }
+        return out;
+    }
+
+    @Test
+    void enableFollowsXcMonitorEnableAndLeavesTheDomainAsItWas() {
+        int d = guest("4.17", 1);
+        sim.clearCalls();
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            assertThat(callNames()).containsSubsequence("XEN_DOMCTL_pausedomain", "HVMOP_get_param",
+                    "XEN_DOMCTL_getpageframeinfo3", "XENMEM_populate_physmap", "mmu_update",
+                    "XEN_DOMCTL_vm_event_op", "XENMEM_decrease_reservation", "XEN_DOMCTL_unpausedomain");
+            assertThat(m.xenPort()).isEqualTo(sim.monitorPort(d));
+            assertThat(sim.inPhysmap(d, m.ringGfn())).as("the ring page left the physmap").isFalse();
+            assertThat(sim.domain(d).orElseThrow().isPaused()).isFalse();
+        }
+        assertThat(sim.monitorRingEnabled(d)).isFalse();
+        assertThat(seam.privcmdMappingCount()).isZero();
+    }
+
+    @Test
+    void aSecondMonitorIsRefusedWithEbusyAndLeavesNothingMappedOrPaused() {
+        int d = guest("4.17", 1);
+        try (Monitor first = Monitor.enable(xen, vm, foreign, d)) {
+            int mapped = seam.privcmdMappingCount();
+            assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(MonitorException.class)
+                    .hasMessageContaining("EBUSY").hasMessageContaining("--cleanup");
+            assertThat(seam.privcmdMappingCount()).isEqualTo(mapped);
+            assertThat(sim.domain(d).orElseThrow().controllerPauseCount()).isZero();
+            assertThat(sim.monitorPort(d)).as("the first monitor's ring").isEqualTo(first.xenPort());
+        }
+    }
+
+    @Test
+    void aPvDomainHasNoRingAndNothingIsLeftPaused() {
+        boot(SimXen.create(XenRelease.parse("4.17")));
+        int pv = sim.addGuest(GuestSpec.pv("p", 1, 4096)).domid();
+        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, pv)).isInstanceOf(MonitorException.class)
+                .hasMessageContaining("HVMOP_get_param").hasMessageContaining("EINVAL");
+        assertThat(sim.domain(pv).orElseThrow().controllerPauseCount()).isZero();
+    }
+
+    @Test
+    void anUnknownDomainIsNamed() {
+        guest("4.17", 1);
+        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, 4321)).isInstanceOf(MonitorException.class)
+                .hasMessageContaining("d4321").hasMessageContaining("ESRCH");
+    }
+
+    @Test
+    void aFailedEnableDisablesTheRingAndUnmaps() {
+        int d = guest("4.17", 1);
+        sim.injectFault(SimCall.named("XEN_DOMCTL_vm_event_op", d), Errno.ENOMEM);
+        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(MonitorException.class)
+                .hasMessageContaining("ENOMEM");
+        assertThat(seam.privcmdMappingCount()).isZero();
+        assertThat(sim.monitorRingEnabled(d)).isFalse();
+        assertThat(sim.domain(d).orElseThrow().controllerPauseCount()).isZero();
+    }
+
+    @Test
+    void aBreakpointEventIsDecodedAndAResponseResumesTheVcpu() throws Exception {
+        int d = guest("4.17", 2);
+        GuestMemory mem = new GuestMemory(new MappedPhysicalMemory(foreign, d));
+        mem.writePhysical(0x5000, new byte[] {(byte) 0x90}, 0, 1);
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            Breakpoints bps = new Breakpoints(mem, Breakpoints.Journal.NONE);
+            bps.insert(0x5000);
+            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo(Breakpoints.INT3);
+            assertThat(m.next(Duration.ZERO)).isEmpty();
+            assertThat(sim.executeBreakpoint(d, 1, 0x5000)).isTrue();
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            assertThat(r.reasonName()).isEqualTo("software_breakpoint");
+            assertThat(r.vcpu()).isEqualTo(1);
+            assertThat(r.rip()).isEqualTo(0x5000);
+            assertThat(r.gfn()).isEqualTo(5);
+            assertThat(r.insnLength()).isEqualTo(1);
+            assertThat(r.version()).isEqualTo(Abi.forRelease(sim.release()).constant("VM_EVENT_INTERFACE_VERSION"));
+            assertThat(sim.vcpuPausedByVmEvent(d, 1)).isTrue();
+            bps.removeAll();
+            m.respond(VmEventResponse.resume(r));
+            assertThat(sim.vcpuPausedByVmEvent(d, 1)).isFalse();
+            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo((byte) 0x90);
+        }
+    }
+
+    @Test
+    void aCpuidEventCarriesItsLeaf() throws Exception {
+        int d = guest("4.17", 1);
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            m.monitor(MonitorEvent.CPUID, true);
+            sim.executeCpuid(d, 0, 0x7000, 0x4000_0000, 2);
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            assertThat(r.reasonName()).isEqualTo("cpuid");
+            assertThat(r.cpuidLeaf()).isEqualTo(0x4000_0000L);
+            assertThat(r.cpuidSubleaf()).isEqualTo(2);
+            m.respond(VmEventResponse.resume(r).withRip(0x7002));
+            assertThat(sim.vcpuPausedByVmEvent(d, 0)).isFalse();
+        }
+    }
+
+    @Test
+    void singlesteppingOverABreakpointWhereOfferedAndRefusedOnAmd() throws Exception {
+        int d = guest("4.17", 1);
+        GuestMemory mem = new GuestMemory(new MappedPhysicalMemory(foreign, d));
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            assertThat(m.offers(MonitorEvent.SINGLESTEP)).isTrue();
+            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            m.monitor(MonitorEvent.SINGLESTEP, true);
+            Breakpoints bps = new Breakpoints(mem, Breakpoints.Journal.NONE);
+            bps.insert(0x6000);
+            sim.executeBreakpoint(d, 0, 0x6000);
+            VmEventRequest hit = m.next(Duration.ZERO).orElseThrow();
+            bps.lift(0x6000);
+            m.respond(VmEventResponse.resume(hit).withToggleSinglestep());
+            assertThat(sim.singlestepping(d, 0)).isTrue();
+            assertThat(sim.executeSinglestep(d, 0, 0x6001)).isTrue();
+            VmEventRequest step = m.next(Duration.ZERO).orElseThrow();
+            assertThat(step.reasonName()).isEqualTo("singlestep");
+            bps.reinsert(0x6000);
+            m.respond(VmEventResponse.resume(step).withToggleSinglestep());
+            assertThat(sim.singlestepping(d, 0)).isFalse();
+            assertThat(sim.readGuestMemory(d, 0x6000, 1)[0]).isEqualTo(Breakpoints.INT3);
+            bps.removeAll();
+        }
+        close();
+        boot(SimXen.builder(XenRelease.parse("4.17")).cpuVendor(SimXen.CpuVendor.AMD).build());
+        int amd = sim.addGuest(GuestSpec.hvm("g", 1, 4096)).domid();
+        try (Monitor m = Monitor.enable(xen, vm, foreign, amd)) {
+            assertThat(m.offers(MonitorEvent.SINGLESTEP)).isFalse();
+            assertThatThrownBy(() -> m.monitor(MonitorEvent.SINGLESTEP, true)).isInstanceOf(MonitorException.class)
+                    .hasMessageContaining("does not offer XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP");
+        }
+    }
+
+    @ParameterizedTest(name = "Xen {0}")
+    @MethodSource("org.xenfork.abi.Releases#withVmEventForkReset")
+    void aResponseResetsAForkWhereTheReleaseHasTheFlags(String release) throws Exception {
+        int parent = guest(release, 1);
+        Abi abi = Abi.forRelease(sim.release());
+        int child = xen.createDomain(0, new DomainConfig(0, null, abi.constant("XEN_DOMCTL_CDF_hvm")
+                | abi.constant("XEN_DOMCTL_CDF_hap"), 0, 1, 1023, 32, 1024, 2, 0, 0,
+                xen.domainInfo(parent).emulationFlags(), 0));
+        xen.pauseDomain(parent);
+        xen.fork(parent, child, 0);
+        xen.unpauseDomain(child);
+        sim.writeGuestMemory(child, 0x8000, new byte[] {(byte) 0xcc});
+        assertThat(sim.domain(child).orElseThrow().totPages()).isPositive();
+        try (Monitor m = Monitor.enable(xen, vm, foreign, child)) {
+            assertThat(m.canResetFork()).isTrue();
+            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            sim.executeBreakpoint(child, 0, 0x8000);
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            m.respond(VmEventResponse.resume(r).withForkReset(true, true));
+            assertThat(sim.readGuestMemory(child, 0x8000, 1)[0]).as("the fork's page was dropped: the parent's byte")
+                    .isEqualTo(sim.readGuestMemory(parent, 0x8000, 1)[0]);
+            assertThat(sim.vcpuPausedByVmEvent(child, 0)).isFalse();
+        }
+    }
+
+    @ParameterizedTest(name = "Xen {0}")
+    @MethodSource("org.xenfork.abi.Releases#withoutVmEventForkReset")
+    void aForkResetResponseIsRefusedBefore417(String release) throws Exception {
+        int d = guest(release, 1);
+        sim.writeGuestMemory(d, 0x8000, new byte[] {(byte) 0xcc});
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            assertThat(m.canResetFork()).isFalse();
+            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            sim.executeBreakpoint(d, 0, 0x8000);
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            assertThatThrownBy(() -> m.respond(VmEventResponse.resume(r).withForkReset(true, false)))
+                    .isInstanceOf(MonitorException.class).hasMessageContaining("came with 4.17");
+            assertThat(sim.vcpuPausedByVmEvent(d, 0)).as("nothing was answered").isTrue();
+        }
+        assertThat(sim.vcpuPausedByVmEvent(d, 0)).as("close answered it").isFalse();
+    }
+
+    @Test
+    void closeAnswersPendingRequestsSwitchesEventsOffDisablesAndUnmaps() throws Exception {
+        int d = guest("4.17", 1);
+        sim.writeGuestMemory(d, 0x9000, new byte[] {(byte) 0xcc});
+        Monitor m = Monitor.enable(xen, vm, foreign, d);
+        m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+        sim.executeBreakpoint(d, 0, 0x9000);
+        m.close();
+        assertThat(sim.vcpuPausedByVmEvent(d, 0)).isFalse();
+        assertThat(sim.monitorEvents(d)).isZero();
+        assertThat(sim.monitorRingEnabled(d)).isFalse();
+        assertThat(seam.privcmdMappingCount()).isZero();
+        assertThatThrownBy(() -> m.next(Duration.ZERO)).isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void closeAttemptsEveryStepAndNamesTheFirstFailure() {
+        int d = guest("4.17", 1);
+        Monitor m = Monitor.enable(xen, vm, foreign, d);
+        m.monitor(MonitorEvent.CPUID, true);
+        sim.injectFault(SimCall.named("XEN_DOMCTL_monitor_op", d), Errno.EIO);
+        assertThatThrownBy(m::close).isInstanceOf(MonitorException.class).hasMessageContaining("EIO")
+                .hasMessageContaining("--cleanup " + d);
+        assertThat(sim.monitorRingEnabled(d)).as("disabled after the failed step").isFalse();
+        assertThat(seam.privcmdMappingCount()).isZero();
+    }
+
+    @Test
+    void aBreakpointAtAnUnbackedAddressIsRefusedBeforeAnythingIsRecorded() {
+        int d = guest("4.17", 1);
+        List<Long> journal = new ArrayList<>();
+        Breakpoints bps = new Breakpoints(new GuestMemory(new MappedPhysicalMemory(foreign, d)),
+                new Breakpoints.Journal() {
+                    @Override
+                    public void inserting(long address, byte original) {
+                        journal.add(address);
+                    }
+
+                    @Override
+                    public void removed(long address) {
+                        journal.remove(address);
+                    }
+                });
+        assertThatThrownBy(() -> bps.insert(0x4000_0000L)).isInstanceOf(GuestMemoryException.class)
+                .hasMessageContaining("0x40000000");
+        assertThat(journal).isEmpty();
+        assertThat(bps.originals()).isEmpty();
+    }
+}
