@@ -92,6 +92,9 @@ final class MonitorCommand implements Runnable {
     @Option(names = "--cleanup", description = "Undo what a monitor of DOMAIN that died left (from its record), and nothing else.")
     boolean cleanup;
 
+    @Option(names = "--capabilities", description = "Print the events the hypervisor offers to monitor for DOMAIN, and nothing else.")
+    boolean capabilities;
+
     @Override
     public void run() {
         check();
@@ -106,13 +109,51 @@ final class MonitorCommand implements Runnable {
             }
             return;
         }
+        if (capabilities) {
+            try (Backend b = Backend.open(root, spec.commandLine().getErr()); VmEventHypercalls vm = VmEventHypercalls.open(b.xen())) {
+                printCapabilities(arg.resolve(b), vm);
+            }
+            return;
+        }
         StopRequest stop = root.signals.install(spec.commandLine().getErr());
         try (Backend b = Backend.open(root, spec.commandLine().getErr())) {
             monitor(b, arg.resolve(b), addresses, stop);
         }
     }
 
+    /**
+     * {@code XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES}, as a bitmap and by name: each
+     * {@code XEN_DOMCTL_MONITOR_EVENT_*} of the release whose bit is set, in lower case.
+     */
+    private void printCapabilities(int d, VmEventHypercalls vm) {
+        int caps = vm.monitorCapabilities(d);
+        String prefix = "XEN_DOMCTL_MONITOR_EVENT_";
+        List<String> names = new ArrayList<>();
+        vm.abi().constants().entrySet().stream()
+                .filter(e -> e.getKey().startsWith(prefix) && e.getValue() >= 0 && e.getValue() < 32)
+                .sorted(Map.Entry.comparingByValue())
+                .filter(e -> (caps & (1 << e.getValue())) != 0)
+                .forEach(e -> names.add(e.getKey().substring(prefix.length()).toLowerCase(java.util.Locale.ROOT)));
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.json) {
+            StringBuilder sb = new StringBuilder("{\"domid\":").append(d).append(",\"capabilities\":\"")
+                    .append(Values.hex(caps & 0xffffffffL)).append("\",\"events\":[");
+            for (int i = 0; i < names.size(); i++) {
+                sb.append(i == 0 ? "" : ",").append('"').append(names.get(i)).append('"');
+            }
+            out.println(sb.append("]}"));
+        } else {
+            out.println("domain " + d + " capabilities " + Values.hex(caps & 0xffffffffL) + ": " + String.join(" ", names));
+        }
+    }
+
     private void check() {
+        if (capabilities) {
+            if (cleanup || !breakpoints.isEmpty() || virtual || vcpu != null || cpuid || count != null || timeout != null) {
+                throw new UsageException("--capabilities only asks what the hypervisor offers, and takes no other option");
+            }
+            return;
+        }
         if (root.dryRun) {
             throw new UsageException("monitor writes int3s into the guest and waits for its events: it has no --dry-run "
                     + "(use --trace to see its hypercalls)");

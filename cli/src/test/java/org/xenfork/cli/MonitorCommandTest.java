@@ -287,4 +287,21 @@ class MonitorCommandTest extends CommandRunner {
         assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("not that domain's byte").isEqualTo((byte) 0xcc);
         assertThat(Files.exists(MonitorRecord.path(records, PARENT))).isFalse();
     }
+
+    @Test
+    void capabilitiesAreTheHypervisorsByXensNames() {
+        SimXen amd = SimXen.builder(XenRelease.parse("4.17")).cpuVendor(SimXen.CpuVendor.AMD).build();
+        amd.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
+        Run intel = monitor("parent", "--capabilities");
+        Run onAmd = xenfork(x -> amd, "--backend", "sim", "--json", "monitor", "parent", "--capabilities");
+        assertThat(intel.code()).as(intel.err()).isZero();
+        assertThat(onAmd.code()).as(onAmd.err()).isZero();
+        // Xen offers single-step only where VT-x has the monitor trap flag (hvm_is_singlestep_supported)
+        assertThat(intel.out()).startsWith("domain 1 capabilities 0x").contains("software_breakpoint", "cpuid", "singlestep");
+        assertThat(onAmd.out()).startsWith("{\"domid\":1,\"capabilities\":\"0x").contains("\"software_breakpoint\"")
+                .doesNotContain("singlestep");
+        Run both = monitor("parent", "--capabilities", "--cpuid");
+        assertThat(both.code()).isEqualTo(Main.EXIT_USAGE);
+        assertThat(both.err()).contains("--capabilities only asks");
+    }
 }

@@ -32,7 +32,7 @@ final class MemoryChecks {
     }
 
     void run(boolean memshr) throws Exception {
-        image = TinyImage.of(kernelPath());
+        image = TinyImage.ofGuest(guest);
         Path tmp = Files.createTempDirectory("rig-mem");
         try {
             Path text = tmp.resolve("text.bin");
@@ -137,21 +137,11 @@ final class MemoryChecks {
         }
     }
 
-    /** Where xl loaded the guest from: its config's kernel, as {@code xl list -l} shows it. */
-    private Path kernelPath() throws Exception {
-        JsonNode l = new ObjectMapper().readTree(RigChecks.sh("xl", "list", "-l", guest));
-        String k = l.get(0).path("config").path("b_info").path("kernel").asText();
-        if (k.isEmpty()) {
-            throw new IllegalStateException("xl list -l " + guest + " names no kernel");
-        }
-        return Path.of(k);
-    }
-
-    private static byte[] le32(long v) {
+    static byte[] le32(long v) {
         return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) v).array();
     }
 
-    private static String hex(long v) {
+    static String hex(long v) {
         return "0x" + Long.toHexString(v);
     }
 }

@@ -95,6 +95,7 @@ public final class RigChecks {
         step("guest memory", () -> whilePaused(guest, g, () -> new MemoryChecks(this, guest, g).run(memshr)));
         if (memshr) {
             step("fork", () -> whilePaused(guest, g, () -> forks(guest, g)));
+            step("monitor events", () -> whilePaused(guest, g, () -> new MonitorChecks(this, guest, g).run()));
         } else {
             step("fork on stock Xen", () -> forkRefused(g));
         }

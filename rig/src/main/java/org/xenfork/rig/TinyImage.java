@@ -1,5 +1,7 @@
 package org.xenfork.rig;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -10,13 +12,24 @@ import java.util.Arrays;
 
 /**
  * What the tiny guest's ELF file (guests/tiny) says Xen loaded: its code segment's bytes and
- * guest-physical address, and where its {@code counter} lives. Read from the ELF32 headers
- * and symbol table, so the memory checks compare xenfork with the file, not with xenfork.
+ * guest-physical address, where its {@code counter} lives and where its {@code loop} starts.
+ * Read from the ELF32 headers and symbol table, so the checks compare xenfork with the file,
+ * not with xenfork.
  */
-record TinyImage(long textAddress, byte[] text, long counterAddress) {
+record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAddress) {
     private static final int PT_LOAD = 1;
     private static final int PF_X = 1;
     private static final int SHT_SYMTAB = 2;
+
+    /** The image the running guest {@code guest} was loaded from: its config's kernel, as {@code xl list -l} shows it. */
+    static TinyImage ofGuest(String guest) throws Exception {
+        JsonNode l = new ObjectMapper().readTree(RigChecks.sh("xl", "list", "-l", guest));
+        String k = l.get(0).path("config").path("b_info").path("kernel").asText();
+        if (k.isEmpty()) {
+            throw new IOException("xl list -l " + guest + " names no kernel");
+        }
+        return of(Path.of(k));
+    }
 
     static TinyImage of(Path elf) throws IOException {
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(elf)).order(ByteOrder.LITTLE_ENDIAN);
@@ -41,6 +54,7 @@ record TinyImage(long textAddress, byte[] text, long counterAddress) {
             }
         }
         long counter = -1;
+        long loop = -1;
         for (int i = 0; i < shnum; i++) {
             int s = shoff + i * shentsize;
             if (b.getInt(s + 4) != SHT_SYMTAB) {
@@ -52,15 +66,18 @@ record TinyImage(long textAddress, byte[] text, long counterAddress) {
             int entsize = b.getInt(s + 36);
             for (int k = 0; k * entsize < b.getInt(s + 20); k++) {
                 int sym = symbols + k * entsize;
-                if ("counter".equals(cString(b, names + b.getInt(sym)))) {
+                String name = cString(b, names + b.getInt(sym));
+                if (name.equals("counter")) {
                     counter = b.getInt(sym + 4) & 0xffffffffL;
+                } else if (name.equals("loop")) {
+                    loop = b.getInt(sym + 4) & 0xffffffffL;
                 }
             }
         }
-        if (text == null || counter < 0) {
-            throw new IOException(elf + " has no executable PT_LOAD segment or no 'counter' symbol");
+        if (text == null || counter < 0 || loop < 0) {
+            throw new IOException(elf + " has no executable PT_LOAD segment, or no 'counter' or 'loop' symbol");
         }
-        return new TinyImage(textAddress, text, counter);
+        return new TinyImage(textAddress, text, counter, loop);
     }
 
     private static String cString(ByteBuffer b, int at) {
