@@ -137,6 +137,22 @@ final class AddressSpace implements GuestMemory {
         return out;
     }
 
+    /**
+     * The kernel's {@code copy_to_user}: like {@link #copyFromUser}, mapped and writable is enough
+     * (the pages become present). False when it would fail (EFAULT), with nothing written.
+     */
+    synchronized boolean copyToUser(long address, byte[] bytes) {
+        List<Piece> pieces = pieces(address, bytes.length);
+        if (pieces == null || pieces.stream().anyMatch(p -> (p.mapping.prot & Linux.PROT_WRITE) == 0)) {
+            return false;
+        }
+        for (Piece p : pieces) {
+            System.arraycopy(bytes, p.bufferOffset, p.mapping.data, p.offset, p.length);
+            p.mapping.present.set(p.offset / Linux.PAGE_SIZE, (p.offset + p.length - 1) / Linux.PAGE_SIZE + 1);
+        }
+        return true;
+    }
+
     @Override
     public synchronized byte[] copyFromGuest(long address, int length) {
         byte[] out = new byte[length];
