@@ -57,7 +57,7 @@ class CHeaderOracleTest {
 
     /*
      * stdint.h must come before xen.h (Xen's headers use uint*_t without including
-     * it); privcmd.h needs domid_t and xen_pfn_t from xen.h. domctl.h and sysctl.h
+     * it); privcmd.h needs domid_t and xen_pfn_t from xen.h, evtchn.h domid_t. domctl.h and sysctl.h
      * #error unless __XEN_TOOLS__ is defined, which the compile line does.
      */
     private static final String PRELUDE = """
@@ -76,6 +76,7 @@ class CHeaderOracleTest {
             #include <xen/hvm/dm_op.h>
             #include <xen/sched.h>
             #include <xen/sys/privcmd.h>
+            #include <xen/sys/evtchn.h>
 
             static void dump(const char *id, const void *p, size_t n)
             {

@@ -28,6 +28,7 @@ public final class Errno {
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
     public static final int ENOTTY = 25;
+    public static final int EFBIG = 27;
     public static final int ENOSPC = 28;
     public static final int ENOSYS = 38;
     public static final int ENODATA = 61;
@@ -36,6 +37,7 @@ public final class Errno {
     public static final int ERESTART = 85;
     public static final int EOPNOTSUPP = 95;
     public static final int ENOBUFS = 105;
+    public static final int ENOTCONN = 107;
 
     private static final Map<Integer, String> NAMES = Map.ofEntries(
             Map.entry(EPERM, "EPERM"), Map.entry(ENOENT, "ENOENT"), Map.entry(ESRCH, "ESRCH"),
@@ -43,9 +45,10 @@ public final class Errno {
             Map.entry(EBADF, "EBADF"), Map.entry(EAGAIN, "EAGAIN"), Map.entry(ENOMEM, "ENOMEM"),
             Map.entry(EACCES, "EACCES"), Map.entry(EFAULT, "EFAULT"), Map.entry(EBUSY, "EBUSY"),
             Map.entry(EEXIST, "EEXIST"), Map.entry(EXDEV, "EXDEV"), Map.entry(ENODEV, "ENODEV"),
-            Map.entry(EINVAL, "EINVAL"), Map.entry(ENOTTY, "ENOTTY"), Map.entry(ENOSPC, "ENOSPC"),
+            Map.entry(EINVAL, "EINVAL"), Map.entry(ENOTTY, "ENOTTY"), Map.entry(EFBIG, "EFBIG"), Map.entry(ENOSPC, "ENOSPC"),
             Map.entry(ENOSYS, "ENOSYS"), Map.entry(ENODATA, "ENODATA"), Map.entry(EOVERFLOW, "EOVERFLOW"), Map.entry(ERESTART, "ERESTART"),
-            Map.entry(EOPNOTSUPP, "EOPNOTSUPP"), Map.entry(ENOBUFS, "ENOBUFS"));
+            Map.entry(EOPNOTSUPP, "EOPNOTSUPP"), Map.entry(ENOBUFS, "ENOBUFS"),
+            Map.entry(ENOTCONN, "ENOTCONN"));
 
     /** {@code EINVAL}, or {@code errno 123} for one without a name here. */
     public static String name(int errno) {

@@ -55,4 +55,19 @@ public abstract class ForwardingSeam implements NativeSeam {
     public void write(long address, byte[] src, int srcOffset, int length) {
         delegate.write(address, src, srcOffset, length);
     }
+
+    @Override
+    public int readFd(int fd, long address, int length) throws NativeException {
+        return delegate.readFd(fd, address, length);
+    }
+
+    @Override
+    public int writeFd(int fd, long address, int length) throws NativeException {
+        return delegate.writeFd(fd, address, length);
+    }
+
+    @Override
+    public int poll(int fd, int events, int timeoutMillis) throws NativeException {
+        return delegate.poll(fd, events, timeoutMillis);
+    }
 }

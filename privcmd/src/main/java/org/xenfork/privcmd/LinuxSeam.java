@@ -4,13 +4,18 @@ import com.kenai.jffi.MemoryIO;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
+import jnr.ffi.Struct;
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
 import jnr.ffi.types.off_t;
 import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
+import jnr.ffi.types.u_int64_t;
 
 /**
- * The real native seam: libc's open, close, ioctl, mmap, munmap and madvise
- * through jnr-ffi, and raw memory access through jffi's MemoryIO.
+ * The real native seam: libc's open, close, ioctl, mmap, munmap, madvise, read,
+ * write and poll through jnr-ffi, and raw memory access through jffi's MemoryIO.
  *
  * <pre>{@code
  * NativeSeam seam = LinuxSeam.get();
@@ -41,6 +46,29 @@ public final class LinuxSeam implements NativeSeam {
 
         @SaveError
         int madvise(long addr, @size_t long length, int advice);
+
+        @SaveError
+        @ssize_t
+        long read(int fd, long buf, @size_t long count);
+
+        @SaveError
+        @ssize_t
+        long write(int fd, long buf, @size_t long count);
+
+        // nfds_t is an unsigned long; jnr-ffi copies the struct in and out around the call.
+        @SaveError
+        int poll(@In @Out PollFd fds, @u_int64_t long nfds, int timeout);
+    }
+
+    /** libc's {@code struct pollfd}, laid out by jnr-ffi (one int, two shorts). */
+    public static final class PollFd extends Struct {
+        public final Signed32 fd = new Signed32();
+        public final Signed16 events = new Signed16();
+        public final Signed16 revents = new Signed16();
+
+        public PollFd(Runtime runtime) {
+            super(runtime);
+        }
     }
 
     private static volatile LinuxSeam instance;
@@ -131,6 +159,47 @@ public final class LinuxSeam implements NativeSeam {
     public void write(long address, byte[] src, int srcOffset, int length) {
         // Safe: as for read, the range lies inside a live mapping owned by the caller.
         memory.putByteArray(address, src, srcOffset, length);
+    }
+
+    @Override
+    public int readFd(int fd, long address, int length) throws NativeException {
+        checkLength(length);
+        // Safe: the kernel stores at most length bytes at address, which callers keep inside a live mapping of theirs.
+        long n = libc.read(fd, address, length);
+        if (n < 0) {
+            throw new NativeException("read(" + fd + ", " + length + " bytes)", errno());
+        }
+        return (int) n;
+    }
+
+    @Override
+    public int writeFd(int fd, long address, int length) throws NativeException {
+        checkLength(length);
+        // Safe: the kernel only reads the length bytes at address, inside a live mapping the caller owns.
+        long n = libc.write(fd, address, length);
+        if (n < 0) {
+            throw new NativeException("write(" + fd + ", " + length + " bytes)", errno());
+        }
+        return (int) n;
+    }
+
+    @Override
+    public int poll(int fd, int events, int timeoutMillis) throws NativeException {
+        PollFd pollFd = new PollFd(runtime);
+        pollFd.fd.set(fd);
+        pollFd.events.set((short) events);
+        // Safe: the kernel reads and writes exactly one struct pollfd, jnr-ffi's copy of pollFd, during the call.
+        int r = libc.poll(pollFd, 1, timeoutMillis);
+        if (r < 0) {
+            throw new NativeException("poll(" + fd + ")", errno());
+        }
+        return r == 0 ? 0 : pollFd.revents.get() & 0xffff;
+    }
+
+    private static void checkLength(int length) {
+        if (length < 0) {
+            throw new IllegalArgumentException("a negative length (" + length + ") for read(2) or write(2)");
+        }
     }
 
     private int errno() {

@@ -38,4 +38,22 @@ public interface NativeSeam {
 
     /** Copies {@code length} bytes of {@code src} to {@code address}. */
     void write(long address, byte[] src, int srcOffset, int length);
+
+    /**
+     * read(2) of at most {@code length} bytes from {@code fd} into memory at {@code address};
+     * the bytes read. Not to be confused with {@link #read(long, byte[], int, int)}, which copies
+     * this process's memory.
+     */
+    int readFd(int fd, long address, int length) throws NativeException;
+
+    /** write(2) of {@code length} bytes at {@code address} to {@code fd}; the bytes written. */
+    int writeFd(int fd, long address, int length) throws NativeException;
+
+    /**
+     * poll(2) of one fd for {@code events} ({@link Linux#POLLIN}, …), waiting at most
+     * {@code timeoutMillis} (0: not at all; negative: without limit). Returns the fd's
+     * {@code revents}, 0 on timeout. As in poll(2), an fd that is not open is
+     * {@link Linux#POLLNVAL}, not an error; EINTR (a signal came) is a {@link NativeException}.
+     */
+    int poll(int fd, int events, int timeoutMillis) throws NativeException;
 }

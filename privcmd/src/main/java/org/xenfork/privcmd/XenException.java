@@ -1,9 +1,11 @@
 package org.xenfork.privcmd;
 
 /**
- * The hypervisor refused a hypercall: which call (Xen's name for it), on which
- * domain, with which errno, and what that usually means. The command line maps
- * it to exit code 1 and prints {@code XEN_DOMCTL_createdomain: EINVAL (22) …}.
+ * The hypervisor refused a hypercall, or Linux's Xen driver in front of it refused
+ * an operation ({@code IOCTL_EVTCHN_BIND_INTERDOMAIN}, a read of {@code /dev/xen/evtchn}):
+ * which call (Xen's or Linux's name for it), on which domain, with which errno, and
+ * what that usually means. The command line maps it to exit code 1 and prints
+ * {@code XEN_DOMCTL_createdomain: EINVAL (22) …}.
  */
 public class XenException extends RuntimeException {
     private static final long serialVersionUID = 1L;
@@ -20,7 +22,7 @@ public class XenException extends RuntimeException {
         this.errno = errno;
     }
 
-    /** Xen's name of the call, e.g. {@code XEN_DOMCTL_pausedomain} or {@code XENMEM_sharing_op_fork}. */
+    /** The call's name, e.g. {@code XEN_DOMCTL_pausedomain}, {@code XENMEM_sharing_op_fork}, {@code IOCTL_EVTCHN_UNBIND}. */
     public String call() {
         return call;
     }

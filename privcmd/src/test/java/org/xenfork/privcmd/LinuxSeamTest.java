@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The real libc seam on this machine (Linux x86-64; no Xen needed). */
 class LinuxSeamTest {
@@ -72,5 +74,46 @@ class LinuxSeamTest {
         } finally {
             seam.munmap(p, 2 * Linux.PAGE_SIZE);
         }
+    }
+
+    /** read(2), write(2) and poll(2) on a FIFO, which is readable exactly when bytes wait in it. */
+    @Test
+    void fdReadWriteAndPollOnAFifo(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        assertThat(mkfifo.waitFor(30, TimeUnit.SECONDS) && mkfifo.exitValue() == 0).as("mkfifo").isTrue();
+        // O_RDWR: opening a FIFO for both ends does not wait for a peer on Linux.
+        int fd = seam.open(fifo.toString(), Linux.O_RDWR | Linux.O_CLOEXEC | Linux.O_NONBLOCK);
+        long page = seam.mmap(Linux.PAGE_SIZE, Linux.PROT_READ | Linux.PROT_WRITE,
+                Linux.MAP_PRIVATE | Linux.MAP_ANONYMOUS, -1, 0);
+        try {
+            assertThat(seam.poll(fd, Linux.POLLIN, 0)).as("empty: not readable").isZero();
+            assertThat(seam.poll(fd, Linux.POLLIN, 5)).as("empty: the timeout passes").isZero();
+            assertThatThrownBy(() -> seam.readFd(fd, page, 16)).isInstanceOfSatisfying(NativeException.class,
+                    e -> assertThat(e.errno()).isEqualTo(Errno.EAGAIN));
+
+            seam.write(page, new byte[] {7, 8, 9}, 0, 3);
+            assertThat(seam.writeFd(fd, page, 3)).isEqualTo(3);
+            assertThat(seam.poll(fd, Linux.POLLIN, -1) & (Linux.POLLIN | Linux.POLLNVAL)).isEqualTo(Linux.POLLIN);
+            assertThat(seam.readFd(fd, page + 100, 16)).isEqualTo(3);
+            byte[] back = new byte[3];
+            seam.read(page + 100, back, 0, 3);
+            assertThat(back).containsExactly(7, 8, 9);
+            assertThat(seam.poll(fd, Linux.POLLIN, 0)).as("drained").isZero();
+            assertThatThrownBy(() -> seam.readFd(fd, page, -1)).isInstanceOf(IllegalArgumentException.class);
+        } finally {
+            seam.munmap(page, Linux.PAGE_SIZE);
+            seam.close(fd);
+        }
+    }
+
+    @Test
+    void fdCallsOnAnFdThatIsNotOpen() throws Exception {
+        int notOpen = 987654; // far above any fd this JVM opens, so no other thread can be handed it
+        assertThatThrownBy(() -> seam.readFd(notOpen, 4096, 4)).isInstanceOfSatisfying(NativeException.class,
+                e -> assertThat(e.errno()).isEqualTo(Errno.EBADF));
+        assertThatThrownBy(() -> seam.writeFd(notOpen, 4096, 4)).isInstanceOfSatisfying(NativeException.class,
+                e -> assertThat(e.errno()).isEqualTo(Errno.EBADF));
+        assertThat(seam.poll(notOpen, Linux.POLLIN, 0)).as("poll(2) reports it, not fails").isEqualTo(Linux.POLLNVAL);
     }
 }

@@ -23,6 +23,17 @@ class PrivcmdEnvironmentTest {
     }
 
     @Test
+    void noEvtchnDeviceSaysWhatToDo() {
+        Assumptions.assumeFalse(Files.exists(Path.of(Linux.EVTCHN_DEVICE)),
+                "this machine is a Xen dom0; the not-a-dom0 message cannot be seen here");
+        assertThatThrownBy(() -> Evtchn.open(LinuxSeam.get()))
+                .isInstanceOf(XenEnvironmentException.class)
+                .hasMessageContaining("/dev/xen/evtchn does not exist")
+                .hasMessageContaining("modprobe xen-evtchn")
+                .hasMessageContaining("--backend sim");
+    }
+
+    @Test
     void domainIdsAreValidated() {
         assertThat(Domid.parse("0")).isZero();
         assertThat(Domid.parse("32751")).isEqualTo(0x7fef);

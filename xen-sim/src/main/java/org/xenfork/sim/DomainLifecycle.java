@@ -6,8 +6,8 @@ import org.xenfork.privcmd.Errno;
 /**
  * Creating, pausing and destroying domains as xen/common/domain.c does:
  * {@code domain_create}, {@code domain_pause_by_systemcontroller},
- * {@code domain_unpause_by_systemcontroller}, {@code domain_kill} with the
- * fork part of {@code domain_relinquish_resources}.
+ * {@code domain_unpause_by_systemcontroller}, {@code domain_kill} with
+ * {@code evtchn_destroy} and the fork part of {@code domain_relinquish_resources}.
  */
 final class DomainLifecycle {
     /** _domain_pause_by_systemcontroller: "Limit the toolstack pause count to an arbitrary 255". */
@@ -19,15 +19,17 @@ final class DomainLifecycle {
     private final DomainTable table;
     private final HvmSaveRestore hvm;
     private final Host host;
+    private final EventChannels eventChannels;
     private final long cdfHvm;
     private final long cdfHap;
     private final long cdfIommu;
 
-    DomainLifecycle(Object lock, Abi abi, DomainTable table, HvmSaveRestore hvm, Host host) {
+    DomainLifecycle(Object lock, Abi abi, DomainTable table, HvmSaveRestore hvm, Host host, EventChannels eventChannels) {
         this.lock = lock;
         this.table = table;
         this.hvm = hvm;
         this.host = host;
+        this.eventChannels = eventChannels;
         this.cdfHvm = abi.constant("XEN_DOMCTL_CDF_hvm");
         this.cdfHap = abi.constant("XEN_DOMCTL_CDF_hap");
         this.cdfIommu = abi.constant("XEN_DOMCTL_CDF_iommu");
@@ -85,7 +87,8 @@ final class DomainLifecycle {
 
     /**
      * {@code domain_kill}: EINVAL for the caller itself, nothing to do for a
-     * dead domain. Relinquishing resources frees the memory and, for a fork,
+     * dead domain. Its event channels are closed (ports of other domains joined
+     * to them left unbound). Relinquishing resources frees the memory and, for a fork,
      * unpauses the parent and drops the reference the fork held on it. The
      * domain then drops its initial reference and leaves the list unless forks
      * still hold it.
@@ -104,6 +107,7 @@ final class DomainLifecycle {
         }
         d.p2m.clear();
         d.dying = SimDomain.Dying.DEAD;
+        eventChannels.destroy(d);
         removeIfUnreferenced(d);
     }
 

@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
+import java.util.function.IntSupplier;
 import java.util.function.Predicate;
 
 import org.xenfork.abi.Abi;
@@ -54,6 +56,7 @@ public final class SimXen {
         private int dom0Vcpus = 2;
         private long dom0MemoryKb = 2L << 20;
         private String extraVersion = ".0";
+        private boolean dom0FifoEvents = true;
 
         private Builder(XenRelease release) {
             Abi.forRelease(release); // refuses an unsupported release now rather than at build()
@@ -115,6 +118,16 @@ public final class SimXen {
             return this;
         }
 
+        /**
+         * Whether dom0's Linux uses the FIFO event channel ABI: its default, where Xen offers it;
+         * {@code xen.fifo_events=0} on its command line keeps the 2-level ABI. dom0 then has 2^17
+         * event channel ports, else 4096. Default {@code true}.
+         */
+        public Builder dom0FifoEvents(boolean fifo) {
+            this.dom0FifoEvents = fifo;
+            return this;
+        }
+
         public SimXen build() {
             boolean intel = vendor == CpuVendor.INTEL;
             // CPUID.1:EAX and the first capability words of a Skylake-SP (Intel) or a
@@ -127,7 +140,7 @@ public final class SimXen {
                             0x00000000, 0x00000000),
                     extraVersion, "console=com1 com1=115200,8n1 dom0_mem=" + (dom0MemoryKb >> 10) + "M,max:"
                     + (dom0MemoryKb >> 10) + "M dom0_max_vcpus=" + dom0Vcpus + " loglvl=all");
-            return new SimXen(release, host, dom0Vcpus, dom0MemoryKb);
+            return new SimXen(release, host, dom0Vcpus, dom0MemoryKb, dom0FifoEvents);
         }
     }
 
@@ -141,6 +154,7 @@ public final class SimXen {
     private final DomainLifecycle lifecycle;
     private final HvmSaveRestore hvm;
     private final MemSharing memSharing;
+    private final EventChannels eventChannels;
     private final XenVersionHypercall xenVersion;
     private final DomctlHypercall domctl;
     private final SysctlHypercall sysctl;
@@ -174,13 +188,14 @@ public final class SimXen {
     private final Random handles = new Random(0x5eed_f0e4L);
     private int depth;
 
-    private SimXen(XenRelease release, Host host, int dom0Vcpus, long dom0MemoryKb) {
+    private SimXen(XenRelease release, Host host, int dom0Vcpus, long dom0MemoryKb, boolean dom0FifoEvents) {
         this.release = release;
         this.abi = Abi.forRelease(release);
         this.host = host;
         this.table = new DomainTable(abi);
         this.hvm = new HvmSaveRestore(abi);
-        this.lifecycle = new DomainLifecycle(this, abi, table, hvm, host);
+        this.eventChannels = new EventChannels(abi, table, dom0FifoEvents);
+        this.lifecycle = new DomainLifecycle(this, abi, table, hvm, host, eventChannels);
         GetDomainInfoReply info = new GetDomainInfoReply(abi, host);
         this.memSharing = new MemSharing(abi, table, lifecycle, hvm, host);
         this.xenVersion = new XenVersionHypercall(abi, host, table);
@@ -515,6 +530,65 @@ public final class SimXen {
         require(domid).idle = idle;
     }
 
+    /**
+     * Xen allocates an event channel port of its own in domain {@code domid} for dom0 to bind
+     * ({@code alloc_unbound_xen_event_channel(d, 0, 0, fn)}), as {@code vm_event_enable} does for a
+     * ring: unbound, allocated for dom0. {@code onNotify} runs with the port,
+     * under this simulator's lock and on dom0's thread, each time dom0 notifies its end
+     * ({@code IOCTL_EVTCHN_NOTIFY}); it must not block. This is how a test, and the simulator's own
+     * rings, get a port for {@code /dev/xen/evtchn} to bind.
+     *
+     * @throws IllegalArgumentException if there is no such domain
+     * @throws IllegalStateException if Xen refuses (EINVAL: the domain is dying; ENOSPC: no free port)
+     */
+    public synchronized int allocUnboundXenEventChannel(int domid, IntConsumer onNotify) {
+        SimDomain d = require(domid);
+        return refusedAsState("alloc_unbound_xen_event_channel(d" + domid + ")",
+                () -> eventChannels.allocUnboundXen(d, table.caller().domid, onNotify));
+    }
+
+    /**
+     * Xen notifies dom0 on its own port {@code port} of {@code domid}
+     * ({@code notify_via_xen_event_channel}), as {@code vm_event_put_request} does after queuing a
+     * request: dom0's end becomes pending and, if it is bound through {@code /dev/xen/evtchn} and
+     * unmasked, shows up in the reader's ring. Nothing happens while nobody has bound the port.
+     *
+     * @throws IllegalArgumentException if there is no such domain
+     * @throws IllegalStateException if the port is not one {@link #allocUnboundXenEventChannel} made
+     */
+    public synchronized void notifyViaXenEventChannel(int domid, int port) {
+        eventChannels.notifyViaXen(require(domid), port);
+    }
+
+    /**
+     * Xen closes its own port ({@code free_xen_event_channel}), as {@code vm_event_disable} does: dom0's
+     * end, if bound, is left unbound, so notifying it does nothing.
+     */
+    public synchronized void freeXenEventChannel(int domid, int port) {
+        SimDomain d = require(domid);
+        refusedAsState("free_xen_event_channel(d" + domid + ", " + port + ")", () -> {
+            eventChannels.freeXen(d, port);
+            return 0;
+        });
+    }
+
+    /**
+     * The guest {@code domid} allocates an unbound port for {@code remoteDomid} to bind
+     * (EVTCHNOP_alloc_unbound with DOMID_SELF), as a frontend does for its backend. A test makes
+     * with it a port dom0 may not bind (one meant for another domain), or one it may.
+     *
+     * @throws IllegalStateException if Xen refuses (EINVAL: the domain is dying; ENOSPC: no free port)
+     */
+    public synchronized int guestAllocUnbound(int domid, int remoteDomid) {
+        SimDomain d = require(domid);
+        return refusedAsState("EVTCHNOP_alloc_unbound(d" + domid + ")", () -> eventChannels.allocUnbound(d, remoteDomid));
+    }
+
+    /** Port {@code port} of domain {@code domid} as Xen sees it now; empty if the port is free. */
+    public synchronized Optional<SimEventChannel> eventChannel(int domid, int port) {
+        return Optional.ofNullable(eventChannels.view(require(domid), port));
+    }
+
     /** The HVM context XEN_DOMCTL_gethvmcontext would return now. */
     public synchronized byte[] hvmContext(int domid) {
         SimDomain d = require(domid);
@@ -693,6 +767,25 @@ public final class SimXen {
         // Xen unpauses dom0 itself once it is built.
         dom0.controllerPauseCount = 0;
         dom0.pauseCount = 0;
+    }
+
+    /** Event channels, for the devices and the parts of Xen that use them (under this object's lock). */
+    EventChannels eventChannels() {
+        return eventChannels;
+    }
+
+    /** Domain-0, where the simulated toolstack and its Linux run. */
+    synchronized SimDomain dom0() {
+        return table.caller();
+    }
+
+    /** A Xen refusal turned into the exception the simulator's own test-facing methods throw. */
+    private static int refusedAsState(String call, IntSupplier xenCall) {
+        try {
+            return xenCall.getAsInt();
+        } catch (XenError e) {
+            throw new IllegalStateException(call + ": " + Errno.describe(e.errno()), e);
+        }
     }
 
     private byte[] newHandle() {

@@ -13,10 +13,11 @@ import org.xenfork.privcmd.NativeSeam;
 
 /**
  * privcmd's {@link NativeSeam} answered by a {@link SimXen} instead of Linux
- * and Xen: a simulated process address space, the two device nodes, and
+ * and Xen: a simulated process address space, the device nodes,
  * {@code IOCTL_PRIVCMD_HYPERCALL} reading the real 48-byte
  * {@code privcmd_hypercall} the caller wrote and handing it to the simulated
- * hypervisor. Errors are {@link NativeException}s with Linux's errno.
+ * hypervisor, and {@code /dev/xen/evtchn} over the simulated event channels
+ * ({@link EvtchnFile}). Errors are {@link NativeException}s with Linux's errno.
  *
  * <pre>{@code
  * SimXen xen = SimXen.create(XenRelease.parse("4.18"));
@@ -30,9 +31,11 @@ import org.xenfork.privcmd.NativeSeam;
  *
  * <p>What it models, after Linux's privcmd.c and privcmd-buf.c:
  * <ul>
- * <li>{@code open}: {@code /dev/xen/privcmd}, and {@code /dev/xen/hypercall}
+ * <li>{@code open}: {@code /dev/xen/privcmd}, {@code /dev/xen/evtchn}, and {@code /dev/xen/hypercall}
  *     unless built {@link #withoutHypercallDevice without it} (ENOENT, for
- *     libxencall's fallback); any other path ENOENT. A missing
+ *     libxencall's fallback); any other path ENOENT. Each open of
+ *     {@code /dev/xen/evtchn} is a file of its own, with its own ports; closing the
+ *     fd unbinds them. A missing
  *     {@code O_CLOEXEC} is a programming error here (IllegalArgumentException):
  *     xenfork's rule is that no privileged fd leaks into a child process.</li>
  * <li>{@code mmap}: of the hypercall device only {@code MAP_SHARED} (else
@@ -42,7 +45,7 @@ import org.xenfork.privcmd.NativeSeam;
  *     Xen) once written or at once with {@code MAP_LOCKED}. Of the privcmd device
  *     ({@code privcmd_mmap}) any mapping, EACCES for {@code PROT_WRITE|MAP_SHARED} on
  *     an fd opened read-only: its pages map nothing until an MMAPBATCH_V2 (touching
- *     one is a SIGBUS, {@code privcmd_fault}).</li>
+ *     one is a SIGBUS, {@code privcmd_fault}). The evtchn device has no mmap (ENODEV).</li>
  * <li>{@code munmap} of exactly one whole mapping and {@code madvise} on mapped
  *     pages; anything else EINVAL (stricter than Linux, to catch buffer bugs).
  *     Unmapping a privcmd mapping drops the references its frames held.</li>
@@ -53,19 +56,30 @@ import org.xenfork.privcmd.NativeSeam;
  *     ({@link PrivcmdMmapBatch}, with Xen's side in {@link MmuUpdate}). Other
  *     requests ENOTTY; the hypercall device has no ioctls (ENOTTY). A
  *     result in [-4095, -1] is thrown as errno, any other value returned
- *     truncated to {@code int} as glibc's {@code ioctl()} does.</li>
+ *     truncated to {@code int} as glibc's {@code ioctl()} does. On an evtchn fd
+ *     the driver's ioctls, any other request ENOSYS (see {@link EvtchnFile}).</li>
+ * <li>{@code readFd}/{@code writeFd}: EBADF for an fd not open or not open for
+ *     that direction; the evtchn driver's read and write; EINVAL on the other
+ *     devices, which have neither.</li>
+ * <li>{@code poll}: POLLNVAL for an fd not open; the evtchn driver's poll
+ *     (waiting in real time, a Java interrupt being EINTR); the other devices
+ *     have no poll, so they are always readable and writable.</li>
  * </ul>
  */
 public final class SimulatedSeam implements NativeSeam {
     /** O_ACCMODE: the access-mode bits of open(2)'s flags. */
     private static final int O_ACCMODE = 03;
     private static final int O_RDONLY = 0;
+    private static final int O_WRONLY = 01;
+    /** DEFAULT_POLLMASK (include/linux/poll.h): what poll says of a file without a poll method. */
+    private static final int DEFAULT_POLLMASK = Linux.POLLIN | Linux.POLLOUT | Linux.POLLRDNORM | Linux.POLLWRNORM;
     /** fds 0-2 are stdin, stdout and stderr. */
     private static final int FIRST_FD = 3;
 
-    private enum Device { PRIVCMD, HYPERCALL }
+    private enum Device { PRIVCMD, HYPERCALL, EVTCHN }
 
-    private record OpenFile(Device device, int accessMode) {
+    /** An open file: its device, its access mode, and for {@code /dev/xen/evtchn} the driver's state. */
+    private record OpenFile(Device device, int accessMode, EvtchnFile evtchn) {
     }
 
     private final SimXen xen;
@@ -132,6 +146,8 @@ public final class SimulatedSeam implements NativeSeam {
             device = Device.PRIVCMD;
         } else if (Linux.HYPERCALL_DEVICE.equals(path) && hypercallDevice) {
             device = Device.HYPERCALL;
+        } else if (Linux.EVTCHN_DEVICE.equals(path)) {
+            device = Device.EVTCHN;
         } else {
             throw new NativeException("open(" + path + ")", Errno.ENOENT);
         }
@@ -139,14 +155,22 @@ public final class SimulatedSeam implements NativeSeam {
         while (files.containsKey(fd)) {
             fd++; // open(2) returns the lowest free descriptor
         }
-        files.put(fd, new OpenFile(device, flags & O_ACCMODE));
+        EvtchnFile evtchn = device == Device.EVTCHN ? new EvtchnFile(xen, (flags & Linux.O_NONBLOCK) != 0) : null;
+        files.put(fd, new OpenFile(device, flags & O_ACCMODE, evtchn));
         return fd;
     }
 
     @Override
-    public synchronized void close(int fd) throws NativeException {
-        if (files.remove(fd) == null) {
+    public void close(int fd) throws NativeException {
+        OpenFile file;
+        synchronized (this) {
+            file = files.remove(fd);
+        }
+        if (file == null) {
             throw new NativeException("close(" + fd + ")", Errno.EBADF);
+        }
+        if (file.evtchn != null) {
+            file.evtchn.release(); // the last close of the file: evtchn_release
         }
     }
 
@@ -165,6 +189,9 @@ public final class SimulatedSeam implements NativeSeam {
                 throw new NativeException(call, (int) -rc);
             }
             return (int) rc;
+        }
+        if (file.device == Device.EVTCHN) {
+            return file.evtchn.ioctl(request, argAddress, memory);
         }
         if (file.device != Device.PRIVCMD || request != Linux.IOCTL_PRIVCMD_HYPERCALL) {
             throw new NativeException(call, Errno.ENOTTY);
@@ -209,6 +236,9 @@ public final class SimulatedSeam implements NativeSeam {
             // privcmd_mmap accepts any mapping; its pages show frames once an MMAPBATCH maps them.
             return memory.mapPrivcmd(size, prot);
         }
+        if (file.device == Device.EVTCHN) {
+            throw new NativeException(call, Errno.ENODEV); // the evtchn driver has no mmap
+        }
         // privcmd-buf: "if (!(vma->vm_flags & VM_SHARED)) return -EINVAL", pages allocated now.
         if (type != Linux.MAP_SHARED) {
             throw new NativeException(call, Errno.EINVAL);
@@ -250,6 +280,55 @@ public final class SimulatedSeam implements NativeSeam {
     @Override
     public void write(long address, byte[] src, int srcOffset, int length) {
         memory.write(address, src, srcOffset, length);
+    }
+
+    @Override
+    public int readFd(int fd, long address, int length) throws NativeException {
+        checkLength(length);
+        String call = "read(" + fd + ", " + length + " bytes)";
+        OpenFile file = file(fd, call);
+        if (file.accessMode == O_WRONLY) {
+            throw new NativeException(call, Errno.EBADF);
+        }
+        if (file.device != Device.EVTCHN) {
+            throw new NativeException(call, Errno.EINVAL); // privcmd and privcmd-buf have no read
+        }
+        return file.evtchn.read(address, length, memory);
+    }
+
+    @Override
+    public int writeFd(int fd, long address, int length) throws NativeException {
+        checkLength(length);
+        String call = "write(" + fd + ", " + length + " bytes)";
+        OpenFile file = file(fd, call);
+        if (file.accessMode == O_RDONLY) {
+            throw new NativeException(call, Errno.EBADF);
+        }
+        if (file.device != Device.EVTCHN) {
+            throw new NativeException(call, Errno.EINVAL); // privcmd and privcmd-buf have no write
+        }
+        return file.evtchn.write(address, length, memory);
+    }
+
+    @Override
+    public int poll(int fd, int events, int timeoutMillis) throws NativeException {
+        OpenFile file;
+        synchronized (this) {
+            file = files.get(fd);
+        }
+        if (file == null) {
+            return Linux.POLLNVAL;
+        }
+        if (file.device == Device.EVTCHN) {
+            return file.evtchn.poll(events, timeoutMillis);
+        }
+        return DEFAULT_POLLMASK & (events | Linux.POLLERR | Linux.POLLHUP);
+    }
+
+    private static void checkLength(int length) {
+        if (length < 0) {
+            throw new IllegalArgumentException("a negative length (" + length + ") for read(2) or write(2)");
+        }
     }
 
     private synchronized OpenFile file(int fd, String call) throws NativeException {
