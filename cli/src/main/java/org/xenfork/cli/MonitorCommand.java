@@ -18,6 +18,7 @@ import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.ForeignMemory;
 import org.xenfork.privcmd.VmEventHypercalls;
 import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
+import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.privcmd.XenException;
 import org.xenfork.vmi.Breakpoints;
 import org.xenfork.vmi.GuestMemory;
@@ -192,6 +193,14 @@ final class MonitorCommand implements Runnable {
     }
 
     private void monitor(Backend b, int d, List<Long> addresses, StopRequest stop) {
+        if (b instanceof PrivcmdBackend) {
+            // On the real-Xen tier (Xen 4.17, AMD SVM) a fork's int3 reached the guest instead of the ring: the
+            // fork triple-faulted and no event was seen. Until that is understood no guest is risked here.
+            throw new XenEnvironmentException("monitor events are not yet safe on a real hypervisor: on the test rig "
+                    + "(Xen 4.17) a breakpoint was delivered to the guest instead of the monitor ring, and the guest died "
+                    + "(docs/VMI.md, \"Status on real Xen\"); --capabilities and --cleanup work, and --backend sim runs "
+                    + "the whole command");
+        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (MonitorRecord.read(records(), d).isPresent()) {

@@ -4,14 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * {@code xenfork monitor} on the memory-sharing hypervisor, judged by witnesses that are not
- * xenfork: libxenctrl's {@code xc_monitor_get_capabilities} ({@code xctest moncaps}), the tiny
- * guest's ELF image (where its loop starts, and the byte that belongs there) and the ticks a fork
- * prints afterwards. A breakpoint goes into a fork of the tiny guest, never into the guest itself.
- * Runs with the tiny guest paused by the caller.
+ * xenfork: libxenctrl's {@code xc_monitor_get_capabilities} ({@code xctest moncaps}) and the tiny
+ * guest's ELF image (where its loop starts, and the byte that belongs there). Runs with the tiny
+ * guest paused by the caller.
  */
 final class MonitorChecks {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -34,6 +32,9 @@ final class MonitorChecks {
                 + caps.out().strip() + caps.err().strip() + ")",
                 ours != null && theirs.equals("capabilities=" + ours.path("capabilities").asText()));
 
+        // A breakpoint in a fork is not checked here yet: on this rig the fork's int3 reached the guest instead of
+        // the ring (a triple fault, no event), and the command now refuses real Xen until that is understood
+        // (docs/VMI.md, "Status on real Xen"). What is checked: the refusal leaves a fork as it was.
         TinyImage image = TinyImage.ofGuest(guest);
         long loop = image.loopAddress();
         byte original = image.text()[(int) (loop - image.textAddress())];
@@ -45,25 +46,12 @@ final class MonitorChecks {
         }
         String id = Integer.toString(fork);
         try {
-            RigChecks.Run m = c.run("--json", "monitor", id, "--breakpoint", MemoryChecks.hex(loop), "--count", "1",
-                    "--timeout", "120");
-            List<String> lines = m.out().lines().toList();
-            JsonNode event = lines.size() == 1 ? JSON.readTree(lines.get(0)) : null;
-            c.check("monitor --breakpoint at the fork's loop " + MemoryChecks.hex(loop) + " --count 1: exit 0, one event "
-                    + "(" + m.out().strip() + " " + m.err().strip() + ")", m.code() == 0 && event != null);
-            c.check("the event is a breakpoint whose rip is the loop's address and gfn its frame",
-                    event != null && event.path("reason").asText().equals("breakpoint")
-                            && event.path("rip").asText().equals(MemoryChecks.hex(loop))
-                            && event.path("gfn").asText().equals(MemoryChecks.hex(loop >>> 12)));
-            c.check("the fork, found paused, is left paused (xl list state " + RigChecks.xlState(fork) + ")",
-                    RigChecks.xlState(fork).contains("p"));
-            c.check("the fork's byte at the loop is the image's again (" + String.format("%02x", original) + "), as its parent's",
-                    byteAt(id, loop) == original && byteAt(guest, loop) == original);
-            c.check("no monitor record is left for the fork",
-                    !Files.exists(Path.of("/run/xenfork/monitor/" + fork)));
-            int seen = RigChecks.ticks(fork).size();
-            List<String> ticks = c.runUntil(fork, seen + 2);
-            c.check("the fork runs on after the monitor (" + (ticks.size() - seen) + " new ticks)", ticks.size() >= seen + 2);
+            RigChecks.Run m = c.run("monitor", id, "--breakpoint", MemoryChecks.hex(loop), "--count", "1", "--timeout", "30");
+            c.check("monitor --breakpoint on real Xen is refused with exit 3, saying why (" + m.err().strip() + ")",
+                    m.code() == 3 && m.err().contains("not yet safe on a real hypervisor"));
+            c.check("the refused monitor changed nothing: the fork's byte at the loop is the image's, it is still paused, "
+                    + "no record", byteAt(id, loop) == original && RigChecks.xlState(fork).contains("p")
+                            && !Files.exists(Path.of("/run/xenfork/monitor/" + fork)));
         } finally {
             RigChecks.Run d = c.run("destroy", id);
             c.check("destroy the monitor checks' fork: exit 0", d.code() == 0 && RigChecks.waitGone(fork));
