@@ -193,13 +193,13 @@ final class MonitorCommand implements Runnable {
     }
 
     private void monitor(Backend b, int d, List<Long> addresses, StopRequest stop) {
-        if (b instanceof PrivcmdBackend) {
-            // On the real-Xen tier (Xen 4.17, AMD SVM) a fork's int3 reached the guest instead of the ring: the
-            // fork triple-faulted and no event was seen. Until that is understood no guest is risked here.
-            throw new XenEnvironmentException("monitor events are not yet safe on a real hypervisor: on the test rig "
-                    + "(Xen 4.17) a breakpoint was delivered to the guest instead of the monitor ring, and the guest died "
-                    + "(docs/VMI.md, \"Status on real Xen\"); --capabilities and --cleanup work, and --backend sim runs "
-                    + "the whole command");
+        if (b instanceof PrivcmdBackend && !addresses.isEmpty()) {
+            // The only real Xen these are tested on runs under QEMU's emulated SVM, which does not intercept INT3
+            // (it checks the INTn intercept, not #BP's): there a breakpoint reaches the guest and kills it. CPUID
+            // events are checked there and pass; breakpoints stay refused until a real-hardware tier checks them.
+            throw new XenEnvironmentException("breakpoints are not yet verified on a real hypervisor: the test rig's "
+                    + "emulated CPU delivers INT3 to the guest instead of the monitor (docs/VMI.md, \"Status on real "
+                    + "Xen\"); --cpuid, --capabilities and --cleanup work here, and --backend sim runs breakpoints");
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();

@@ -34,8 +34,8 @@ import org.xenfork.privcmd.XenException;
  * ({@code xc_monitor_resume}), which runs the same {@code vm_event_resume} a notification of Xen's
  * port runs. Not thread-safe: one thread takes and answers.
  *
- * <p><b>Not yet working on real Xen:</b> on the real-Xen tier (Xen 4.17, AMD SVM) a fork's breakpoint
- * reached the guest instead of the ring; see docs/VMI.md, "Status on real Xen".
+ * <p>On real Xen, CPUID events are checked (the real-Xen tier); breakpoint events are not, since that
+ * tier's emulated CPU does not intercept INT3: docs/VMI.md, "Status on real Xen".
  */
 public final class Monitor implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Monitor.class.getName());
