@@ -117,30 +117,30 @@ public final class QmpLatency {
             }
             String[] steps = {"connect", "save", "close", "total"};
             for (int i = 0; i < 4; i++) {
-                report("java.sequential." + steps[i], sequential[i]);
+                BenchLines.report("java.sequential." + steps[i], sequential[i]);
             }
             for (int i = 0; i < 4; i++) {
-                report("java.loop-restarted." + steps[i], restarted[i]);
+                BenchLines.report("java.loop-restarted." + steps[i], restarted[i]);
             }
             for (int i = 0; i < 4; i++) {
-                report("java.loop-kept." + steps[i], kept[i]);
+                BenchLines.report("java.loop-kept." + steps[i], kept[i]);
             }
             for (int i = 0; i < 4; i++) {
-                report("python." + steps[i], py[i]);
+                BenchLines.report("python." + steps[i], py[i]);
             }
             System.out.printf("BENCH name=ratio.java-sequential/python median_total=%.2f median_connect=%.2f median_save=%.2f%n",
-                    median(sequential[3]) / median(py[3]), median(sequential[0]) / median(py[0]), median(sequential[1]) / median(py[1]));
+                    BenchLines.median(sequential[3]) / BenchLines.median(py[3]), BenchLines.median(sequential[0]) / BenchLines.median(py[0]), BenchLines.median(sequential[1]) / BenchLines.median(py[1]));
             System.out.printf("BENCH name=ratio.java-kept/python median_total=%.2f median_connect=%.2f median_save=%.2f%n",
-                    median(kept[3]) / median(py[3]), median(kept[0]) / median(py[0]), median(kept[1]) / median(py[1]));
-            System.out.printf("BENCH name=ratio.java-restarted/python median_total=%.2f%n", median(restarted[3]) / median(py[3]));
-            System.out.printf("BENCH name=event-loop.start+stop median_us=%.1f%n", (median(restarted[3]) - median(kept[3])) / 1e3);
+                    BenchLines.median(kept[3]) / BenchLines.median(py[3]), BenchLines.median(kept[0]) / BenchLines.median(py[0]), BenchLines.median(kept[1]) / BenchLines.median(py[1]));
+            System.out.printf("BENCH name=ratio.java-restarted/python median_total=%.2f%n", BenchLines.median(restarted[3]) / BenchLines.median(py[3]));
+            System.out.printf("BENCH name=event-loop.start+stop median_us=%.1f%n", (BenchLines.median(restarted[3]) - BenchLines.median(kept[3])) / 1e3);
 
             coldBreakdown(sa, save, processes);
 
             long[][] whole = processes(python, script, sa, save, processes);
-            report("process.java", whole[0]);
-            report("process.python", whole[1]);
-            System.out.printf("BENCH name=ratio.process.java/python median=%.2f%n", median(whole[0]) / median(whole[1]));
+            BenchLines.report("process.java", whole[0]);
+            BenchLines.report("process.python", whole[1]);
+            System.out.printf("BENCH name=ratio.process.java/python median=%.2f%n", BenchLines.median(whole[0]) / BenchLines.median(whole[1]));
             System.out.println("BENCHINFO load=" + load());
         } finally {
             a.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
@@ -266,7 +266,7 @@ public final class QmpLatency {
             }
         }
         for (int k = 0; k < keys.length; k++) {
-            report("fresh-jvm." + keys[k].replace("_us", ""), r[k]);
+            BenchLines.report("fresh-jvm." + keys[k].replace("_us", ""), r[k]);
         }
     }
 
@@ -323,26 +323,5 @@ public final class QmpLatency {
         } catch (IOException e) {
             return "?";
         }
-    }
-
-    private static double median(long[] ns) {
-        long[] s = ns.clone();
-        Arrays.sort(s);
-        return pct(s, 0.5) * 1e3;
-    }
-
-    private static void report(String name, long[] ns) {
-        long[] s = ns.clone();
-        Arrays.sort(s);
-        System.out.printf("BENCH name=%s n=%d median_us=%.1f p10_us=%.1f p90_us=%.1f min_us=%.1f max_us=%.1f%n", name,
-                s.length, pct(s, 0.5), pct(s, 0.1), pct(s, 0.9), s[0] / 1e3, s[s.length - 1] / 1e3);
-    }
-
-    /** Percentile interpolated between ranks, in µs. */
-    private static double pct(long[] sorted, double p) {
-        double rank = p * (sorted.length - 1);
-        int lo = (int) Math.floor(rank);
-        int hi = Math.min(lo + 1, sorted.length - 1);
-        return (sorted[lo] + (rank - lo) * (sorted[hi] - sorted[lo])) / 1e3;
     }
 }

@@ -1,6 +1,5 @@
 package org.xenfork.bench;
 
-import java.util.Arrays;
 import org.xenfork.fork.DomainNames;
 import org.xenfork.fork.ForkOptions;
 import org.xenfork.fork.Forker;
@@ -102,30 +101,15 @@ public final class RigForkRate {
                 }
             }
         }
-        report("raw.create", create);
-        report("raw.fork", fork);
-        report("raw.destroy", destroy);
-        report("raw.total", total);
-    }
-
-    private static void report(String name, long[] ns) {
-        long[] s = ns.clone();
-        Arrays.sort(s);
-        System.out.printf("BENCH name=%s n=%d median_us=%.1f p10_us=%.1f p90_us=%.1f min_us=%.1f max_us=%.1f%n", name,
-                s.length, pct(s, 0.5), pct(s, 0.1), pct(s, 0.9), s[0] / 1e3, s[s.length - 1] / 1e3);
+        BenchLines.report("raw.create", create);
+        BenchLines.report("raw.fork", fork);
+        BenchLines.report("raw.destroy", destroy);
+        BenchLines.report("raw.total", total);
     }
 
     private static void report(String name, long[] ns, long wallNs, String rateName) {
-        report(name, ns);
+        BenchLines.report(name, ns);
         System.out.printf("BENCH name=%s n=%d wall_s=%.3f per_s=%.1f%n", rateName, ns.length, wallNs / 1e9,
                 ns.length / (wallNs / 1e9));
-    }
-
-    /** Percentile interpolated between ranks, in µs (xcbench's way). */
-    private static double pct(long[] sorted, double p) {
-        double rank = p * (sorted.length - 1);
-        int lo = (int) Math.floor(rank);
-        int hi = Math.min(lo + 1, sorted.length - 1);
-        return (sorted[lo] + (rank - lo) * (sorted[hi] - sorted[lo])) / 1e3;
     }
 }

@@ -1,6 +1,5 @@
 package org.xenfork.bench;
 
-import java.util.Arrays;
 import org.xenfork.privcmd.ForeignMapping;
 import org.xenfork.privcmd.ForeignMemory;
 import org.xenfork.privcmd.Linux;
@@ -87,10 +86,10 @@ public final class RigMapRate {
                     total[k] = t3 - t0;
                 }
             }
-            report("map.java.map", map);
-            report("map.java.read", read);
-            report("map.java.unmap", unmap);
-            report("map.java.total", total);
+            BenchLines.reportFine("map.java.map", map);
+            BenchLines.reportFine("map.java.read", read);
+            BenchLines.reportFine("map.java.unmap", unmap);
+            BenchLines.reportFine("map.java.total", total);
             for (int k = -warmup; k < n; k++) {
                 long t0 = System.nanoTime();
                 try (ForeignMapping m = memory.map(domid, Linux.PROT_READ, gfn)) {
@@ -102,7 +101,7 @@ public final class RigMapRate {
                     total[k] = t1 - t0;
                 }
             }
-            report("map.java.whole", total);
+            BenchLines.reportFine("map.java.whole", total);
 
             // A second fd on the device, as Privcmd keeps its own to itself; the mmap is the one ForeignMemory makes.
             NativeSeam seam = privcmd.seam();
@@ -122,8 +121,8 @@ public final class RigMapRate {
             } finally {
                 seam.close(fd);
             }
-            report("mmap.java.mmap", map);
-            report("mmap.java.munmap", unmap);
+            BenchLines.reportFine("mmap.java.mmap", map);
+            BenchLines.reportFine("mmap.java.munmap", unmap);
 
             MappedPhysicalMemory guest = new MappedPhysicalMemory(memory, domid);
             for (int k = -warmup; k < n; k++) {
@@ -135,7 +134,7 @@ public final class RigMapRate {
                     total[k] = t1 - t0;
                 }
             }
-            report("map.vmi.total", total);
+            BenchLines.reportFine("map.vmi.total", total);
 
             try (ForeignMapping held = memory.map(domid, Linux.PROT_READ, gfn)) {
                 for (int k = -warmup; k < n; k++) {
@@ -147,7 +146,7 @@ public final class RigMapRate {
                         read[k] = t1 - t0;
                     }
                 }
-                report("read.held.java", read);
+                BenchLines.reportFine("read.held.java", read);
                 for (int k = -warmup; k < n; k++) {
                     memory.map(domid, Linux.PROT_READ, gfn).close();
                     long t0 = System.nanoTime();
@@ -158,30 +157,10 @@ public final class RigMapRate {
                         read[k] = t1 - t0;
                     }
                 }
-                report("read.held.after.java", read);
+                BenchLines.reportFine("read.held.after.java", read);
             }
         }
         System.out.println("BENCHINFO domid=" + domid + " gfn=0x" + Long.toHexString(gfn) + " pages=1 prot=PROT_READ"
                 + " warmup=" + warmup + " sink=" + sink);
-    }
-
-    private static void report(String name, long[] ns) {
-        long[] s = ns.clone();
-        Arrays.sort(s);
-        double sum = 0;
-        for (long v : s) {
-            sum += v;
-        }
-        System.out.printf("BENCH name=%s n=%d median_us=%.2f p10_us=%.2f p90_us=%.2f min_us=%.2f max_us=%.2f"
-                + " mean_us=%.2f%n", name, s.length, pct(s, 0.5), pct(s, 0.1), pct(s, 0.9), s[0] / 1e3,
-                s[s.length - 1] / 1e3, sum / s.length / 1e3);
-    }
-
-    /** Percentile interpolated between ranks, in µs (xcbench's way). */
-    private static double pct(long[] sorted, double p) {
-        double rank = p * (sorted.length - 1);
-        int lo = (int) Math.floor(rank);
-        int hi = Math.min(lo + 1, sorted.length - 1);
-        return (sorted[lo] + (rank - lo) * (sorted[hi] - sorted[lo])) / 1e3;
     }
 }
