@@ -4,6 +4,8 @@ import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigInteger;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import org.xenfork.abi.AbiException;
 import org.xenfork.abi.Values;
@@ -347,17 +349,16 @@ final class MemCommand implements Runnable {
             return String.format(java.util.Locale.ROOT, "  %-5s at %s = %s", level, Values.hex(address), Values.hex(entry));
         }
 
-        private static String json(Translation tr) {
-            StringBuilder sb = new StringBuilder("{\"virtual\":\"").append(Values.hex(tr.virtualAddress()))
-                    .append("\",\"physical\":\"").append(Values.hex(tr.physicalAddress()))
-                    .append("\",\"mode\":\"").append(tr.mode().name())
-                    .append("\",\"page_size\":").append(tr.pageSize()).append(",\"levels\":[");
-            for (int i = 0; i < tr.entries().size(); i++) {
-                PagingEntry e = tr.entries().get(i);
-                sb.append(i == 0 ? "" : ",").append("{\"level\":\"").append(e.level()).append("\",\"address\":\"")
-                        .append(Values.hex(e.address())).append("\",\"entry\":\"").append(Values.hex(e.value())).append("\"}");
+        private static ObjectNode json(Translation tr) {
+            ObjectNode o = AbiCommand.JSON.createObjectNode().put("virtual", Values.hex(tr.virtualAddress()))
+                    .put("physical", Values.hex(tr.physicalAddress())).put("mode", tr.mode().name())
+                    .put("page_size", tr.pageSize());
+            ArrayNode levels = o.putArray("levels");
+            for (PagingEntry e : tr.entries()) {
+                levels.addObject().put("level", e.level().name()).put("address", Values.hex(e.address()))
+                        .put("entry", Values.hex(e.value()));
             }
-            return sb.append("]}").toString();
+            return o;
         }
     }
 }

@@ -1,5 +1,6 @@
 package org.xenfork.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -137,12 +138,9 @@ final class MonitorCommand implements Runnable {
                 .forEach(e -> names.add(e.getKey().substring(prefix.length()).toLowerCase(java.util.Locale.ROOT)));
         PrintWriter out = spec.commandLine().getOut();
         if (root.json) {
-            StringBuilder sb = new StringBuilder("{\"domid\":").append(d).append(",\"capabilities\":\"")
-                    .append(Values.hex(caps & 0xffffffffL)).append("\",\"events\":[");
-            for (int i = 0; i < names.size(); i++) {
-                sb.append(i == 0 ? "" : ",").append('"').append(names.get(i)).append('"');
-            }
-            out.println(sb.append("]}"));
+            ObjectNode o = AbiCommand.JSON.createObjectNode().put("domid", d).put("capabilities", Values.hex(caps & 0xffffffffL));
+            names.forEach(o.putArray("events")::add);
+            out.println(o);
         } else {
             out.println("domain " + d + " capabilities " + Values.hex(caps & 0xffffffffL) + ": " + String.join(" ", names));
         }
@@ -382,14 +380,14 @@ final class MonitorCommand implements Runnable {
     private void print(PrintWriter out, VmEventRequest r, String reason) {
         boolean isCpuid = reason.equals("cpuid");
         if (root.json) {
-            StringBuilder sb = new StringBuilder("{\"vcpu\":").append(r.vcpu()).append(",\"reason\":\"").append(reason)
-                    .append("\",\"rip\":\"").append(Values.hex(r.rip())).append("\",\"gfn\":")
-                    .append(isCpuid ? "null" : "\"" + Values.hex(r.gfn()) + "\"");
+            ObjectNode o = AbiCommand.JSON.createObjectNode().put("vcpu", r.vcpu()).put("reason", reason)
+                    .put("rip", Values.hex(r.rip()));
             if (isCpuid) {
-                sb.append(",\"leaf\":\"").append(Values.hex(r.cpuidLeaf())).append("\",\"subleaf\":\"")
-                        .append(Values.hex(r.cpuidSubleaf())).append('"');
+                o.putNull("gfn").put("leaf", Values.hex(r.cpuidLeaf())).put("subleaf", Values.hex(r.cpuidSubleaf()));
+            } else {
+                o.put("gfn", Values.hex(r.gfn()));
             }
-            out.println(sb.append('}'));
+            out.println(o);
         } else if (isCpuid) {
             out.println("vcpu " + r.vcpu() + " cpuid rip " + Values.hex(r.rip()) + " leaf " + Values.hex(r.cpuidLeaf())
                     + " subleaf " + Values.hex(r.cpuidSubleaf()));
