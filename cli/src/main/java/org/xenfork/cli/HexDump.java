@@ -1,7 +1,7 @@
 package org.xenfork.cli;
 
 import java.io.PrintWriter;
-import java.util.Locale;
+import java.util.HexFormat;
 
 /**
  * Bytes as {@code mem read} prints them: 16 a line, each line led by the guest address of its
@@ -10,6 +10,7 @@ import java.util.Locale;
  */
 final class HexDump {
     static final int PER_LINE = 16;
+    private static final HexFormat HEX = HexFormat.of();
 
     private HexDump() {
     }
@@ -19,10 +20,10 @@ final class HexDump {
         for (int i = 0; i < bytes.length; i += PER_LINE) {
             int n = Math.min(PER_LINE, bytes.length - i);
             line.setLength(0);
-            line.append(String.format(Locale.ROOT, "%016x ", address + i));
+            line.append(HEX.toHexDigits(address + i)).append(' ');
             for (int k = 0; k < PER_LINE; k++) {
                 line.append(k == 8 ? "  " : " ");
-                line.append(k < n ? String.format(Locale.ROOT, "%02x", bytes[i + k] & 0xff) : "  ");
+                line.append(k < n ? HEX.toHexDigits(bytes[i + k]) : "  ");
             }
             line.append("  |");
             for (int k = 0; k < n; k++) {
