@@ -12,12 +12,11 @@ import java.util.Arrays;
 
 /**
  * What the tiny guest's ELF file (guests/tiny) says Xen loaded: its code segment's bytes and
- * guest-physical address, where its {@code counter} lives, where its {@code loop} starts and where
- * its {@code harness} (the CPUID a monitor catches) is.
+ * guest-physical address, where its {@code counter} lives and where its {@code loop} starts.
  * Read from the ELF32 headers and symbol table, so the checks compare xenfork with the file,
  * not with xenfork.
  */
-record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAddress, long harnessAddress) {
+record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAddress) {
     private static final int PT_LOAD = 1;
     private static final int PF_X = 1;
     private static final int SHT_SYMTAB = 2;
@@ -56,7 +55,6 @@ record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAd
         }
         long counter = -1;
         long loop = -1;
-        long harness = -1;
         for (int i = 0; i < shnum; i++) {
             int s = shoff + i * shentsize;
             if (b.getInt(s + 4) != SHT_SYMTAB) {
@@ -73,15 +71,13 @@ record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAd
                     counter = b.getInt(sym + 4) & 0xffffffffL;
                 } else if (name.equals("loop")) {
                     loop = b.getInt(sym + 4) & 0xffffffffL;
-                } else if (name.equals("harness")) {
-                    harness = b.getInt(sym + 4) & 0xffffffffL;
                 }
             }
         }
-        if (text == null || counter < 0 || loop < 0 || harness < 0) {
-            throw new IOException(elf + " has no executable PT_LOAD segment, or no 'counter', 'loop' or 'harness' symbol");
+        if (text == null || counter < 0 || loop < 0) {
+            throw new IOException(elf + " has no executable PT_LOAD segment, or no 'counter' or 'loop' symbol");
         }
-        return new TinyImage(textAddress, text, counter, loop, harness);
+        return new TinyImage(textAddress, text, counter, loop);
     }
 
     private static String cString(ByteBuffer b, int at) {
