@@ -19,7 +19,6 @@ import org.xenfork.privcmd.DomainInfo;
 import org.xenfork.privcmd.ForeignMemory;
 import org.xenfork.privcmd.VmEventHypercalls;
 import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
-import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.privcmd.XenException;
 import org.xenfork.vmi.Breakpoints;
 import org.xenfork.vmi.GuestMemory;
@@ -45,8 +44,11 @@ import picocli.CommandLine.Spec;
 @Command(name = "monitor",
         description = "Print a domain's breakpoint and CPUID events (the vm_event monitor ring), then put everything back.",
         footer = {"", "Each --breakpoint ADDRESS (decimal or 0x-hex; guest-physical, or guest-virtual with --virtual through",
-            "the page tables of vCPU --vcpu, default 0) gets an int3, its original byte saved first in",
-            "/run/xenfork/monitor/DOMID. A domain found paused is let run, and paused again at the end.",
+            "the page tables of vCPU --vcpu, default 0) gets a one-byte trapping instruction, its original byte",
+            "saved first in /run/xenfork/monitor/DOMID: icebp (0xF1, the default), reported to the monitor as a",
+            "debug exception, or int3 (0xCC), reported as a software breakpoint. Both work on Intel VT-x and AMD",
+            "SVM; icebp also under QEMU's emulated SVM, which gives an int3 to the guest instead.",
+            "A domain found paused is let run, and paused again at the end.",
             "One line per event on stdout; with --json one object per line: {\"vcpu\", \"reason\" (breakpoint, cpuid),",
             "\"rip\", \"gfn\" (0x-hex strings; gfn null for cpuid), \"leaf\", \"subleaf\" (cpuid)}.",
             "A breakpoint is passed by single-stepping over the original instruction where the hypervisor offers",
@@ -73,8 +75,23 @@ final class MonitorCommand implements Runnable {
     @Parameters(index = "0", paramLabel = "DOMAIN", description = "The domain id or name (an HVM or PVH domain).")
     String domain;
 
-    @Option(names = "--breakpoint", paramLabel = "ADDRESS", description = "Insert an int3 here (repeatable).")
+    @Option(names = "--breakpoint", paramLabel = "ADDRESS", description = "Insert a breakpoint here (repeatable).")
     List<String> breakpoints = new ArrayList<>();
+
+    /** The command line's names of {@link Breakpoints.Instruction}. */
+    enum BreakpointInsn {
+        icebp(Breakpoints.Instruction.ICEBP), int3(Breakpoints.Instruction.INT3);
+
+        final Breakpoints.Instruction instruction;
+
+        BreakpointInsn(Breakpoints.Instruction instruction) {
+            this.instruction = instruction;
+        }
+    }
+
+    @Option(names = "--breakpoint-insn", paramLabel = "icebp|int3",
+            description = "The breakpoint instruction: icebp (0xF1, default) or int3 (0xCC).")
+    BreakpointInsn breakpointInsn;
 
     @Option(names = "--virtual", description = "The breakpoint addresses are guest-virtual.")
     boolean virtual;
@@ -148,17 +165,19 @@ final class MonitorCommand implements Runnable {
 
     private void check() {
         if (capabilities) {
-            if (cleanup || !breakpoints.isEmpty() || virtual || vcpu != null || cpuid || count != null || timeout != null) {
+            if (cleanup || !breakpoints.isEmpty() || breakpointInsn != null || virtual || vcpu != null || cpuid
+                    || count != null || timeout != null) {
                 throw new UsageException("--capabilities only asks what the hypervisor offers, and takes no other option");
             }
             return;
         }
         if (root.dryRun) {
-            throw new UsageException("monitor writes int3s into the guest and waits for its events: it has no --dry-run "
+            throw new UsageException("monitor writes breakpoints into the guest and waits for its events: it has no --dry-run "
                     + "(use --trace to see its hypercalls)");
         }
         if (cleanup) {
-            if (!breakpoints.isEmpty() || virtual || vcpu != null || cpuid || count != null || timeout != null) {
+            if (!breakpoints.isEmpty() || breakpointInsn != null || virtual || vcpu != null || cpuid || count != null
+                    || timeout != null) {
                 throw new UsageException("--cleanup undoes a dead monitor's record and takes no other option");
             }
             return;
@@ -168,6 +187,9 @@ final class MonitorCommand implements Runnable {
         }
         if (breakpoints.size() > MAX_BREAKPOINTS) {
             throw new UsageException("at most " + MAX_BREAKPOINTS + " --breakpoint addresses, not " + breakpoints.size());
+        }
+        if (breakpointInsn != null && breakpoints.isEmpty()) {
+            throw new UsageException("--breakpoint-insn chooses the instruction of --breakpoint addresses: give one");
         }
         if (vcpu != null && !virtual) {
             throw new UsageException("--vcpu chooses the page tables of guest-virtual addresses: give --virtual too");
@@ -191,14 +213,6 @@ final class MonitorCommand implements Runnable {
     }
 
     private void monitor(Backend b, int d, List<Long> addresses, StopRequest stop) {
-        if (b instanceof PrivcmdBackend && !addresses.isEmpty()) {
-            // The only real Xen these are tested on runs under QEMU's emulated SVM, which does not intercept INT3
-            // (it checks the INTn intercept, not #BP's): there a breakpoint reaches the guest and kills it. CPUID
-            // events are checked there and pass; breakpoints stay refused until a real-hardware tier checks them.
-            throw new XenEnvironmentException("breakpoints are not yet verified on a real hypervisor: the test rig's "
-                    + "emulated CPU delivers INT3 to the guest instead of the monitor (docs/VMI.md, \"Status on real "
-                    + "Xen\"); --cpuid, --capabilities and --cleanup work here, and --backend sim runs breakpoints");
-        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (MonitorRecord.read(records(), d).isPresent()) {
@@ -210,7 +224,8 @@ final class MonitorCommand implements Runnable {
         ForeignMemory foreign = new ForeignMemory(b.privcmd());
         GuestMemory memory = new GuestMemory(new MappedPhysicalMemory(foreign, d));
         List<Long> physical = physical(b, d, memory, addresses);
-        Journal journal = new Journal(info.handle(), d);
+        Breakpoints.Instruction insn = (breakpointInsn == null ? BreakpointInsn.icebp : breakpointInsn).instruction;
+        Journal journal = new Journal(info.handle(), d, insn);
         journal.ring = true;
         journal.save(); // before the ring exists: a crash from here on leaves a record
         RuntimeException primary = null;
@@ -223,7 +238,7 @@ final class MonitorCommand implements Runnable {
                 primary = new RefusedException(e.getMessage(), e);
             }
             if (m != null) {
-                Breakpoints bps = new Breakpoints(memory, journal);
+                Breakpoints bps = new Breakpoints(memory, insn, journal);
                 boolean[] unpaused = {false};
                 try {
                     run(b, d, m, bps, physical, wasPaused, unpaused, stop, out, err);
@@ -271,7 +286,7 @@ final class MonitorCommand implements Runnable {
                      boolean[] unpaused, StopRequest stop, PrintWriter out, PrintWriter err) {
         boolean step = !physical.isEmpty() && m.offers(MonitorEvent.SINGLESTEP);
         if (!physical.isEmpty()) {
-            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            m.monitor(bps.instruction().event(), true);
             if (step) {
                 m.monitor(MonitorEvent.SINGLESTEP, true);
             }
@@ -338,10 +353,10 @@ final class MonitorCommand implements Runnable {
     private boolean answer(Monitor m, Breakpoints bps, boolean step, Map<Integer, Long> stepping, VmEventRequest r,
                            PrintWriter out, PrintWriter err) throws GuestMemoryException {
         switch (r.reasonName()) {
-            case "software_breakpoint" -> {
-                long gpa = r.gfn() * 4096 + (r.rip() & 0xfff);
-                if (!bps.contains(gpa)) {
-                    m.reinjectBreakpoint(r); // the guest's own int3: it gets its #BP
+            case "software_breakpoint", "debug_exception" -> {
+                long gpa = Breakpoints.address(r);
+                if (!bps.isHit(r)) {
+                    m.reinject(r); // the guest's own #BP or #DB: it gets it as if nobody watched
                     m.respond(VmEventResponse.resume(r));
                     return false;
                 }
@@ -419,17 +434,19 @@ final class MonitorCommand implements Runnable {
     private final class Journal implements Breakpoints.Journal {
         private final byte[] handle;
         private final int domid;
+        private final Breakpoints.Instruction instruction;
         private final Map<Long, Byte> inserted = new LinkedHashMap<>();
         boolean ring;
 
-        Journal(byte[] handle, int domid) {
+        Journal(byte[] handle, int domid, Breakpoints.Instruction instruction) {
             this.handle = handle.clone();
             this.domid = domid;
+            this.instruction = instruction;
         }
 
         void save() {
             try {
-                new MonitorRecord(handle, ring, inserted).write(records(), domid);
+                new MonitorRecord(handle, ring, instruction, inserted).write(records(), domid);
             } catch (IOException e) {
                 throw new RefusedException("cannot write the monitor record " + MonitorRecord.path(records(), domid)
                         + ": " + e.getMessage() + "; nothing was changed in domain " + domid, e);
@@ -451,7 +468,7 @@ final class MonitorCommand implements Runnable {
 
     /**
      * {@code --cleanup}: for the domain the record names (same handle), puts back each recorded byte that
-     * still holds the int3, disables a ring left enabled, and resumes vCPUs left waiting for an answer
+     * still holds the breakpoint instruction, disables a ring left enabled, and resumes vCPUs left waiting for an answer
      * (a fresh ring, one resume per vCPU, closed again); then removes the record.
      */
     private void cleanup(Backend b, int d) {
@@ -483,11 +500,12 @@ final class MonitorCommand implements Runnable {
             for (Map.Entry<Long, Byte> e : rec.breakpoints.entrySet()) {
                 try {
                     byte now = memory.readPhysical(e.getKey(), 1)[0];
-                    if (now == Breakpoints.INT3) {
+                    if (now == rec.instruction.opcode()) {
                         memory.writePhysical(e.getKey(), new byte[] {e.getValue()}, 0, 1);
                         restored++;
                     } else {
-                        err.println("xenfork: " + Values.hex(e.getKey()) + " no longer holds the int3 (0x"
+                        err.println("xenfork: " + Values.hex(e.getKey()) + " no longer holds the "
+                                + rec.instruction.name().toLowerCase(java.util.Locale.ROOT) + " (0x"
                                 + String.format("%02x", now & 0xff) + "): left as it is");
                     }
                 } catch (GuestMemoryException ex) {

@@ -7,15 +7,17 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.xenfork.abi.Values;
 import org.xenfork.fork.OutputFile;
+import org.xenfork.vmi.Breakpoints;
 
 /**
  * What a running {@code xenfork monitor} has done to a domain, on disk before it does it: the
- * domain's handle (a reused domain id is not the same domain), whether a ring may be enabled, and
- * every int3 inserted with the byte it replaced. A monitor that dies (an exception, a signal, kill -9)
+ * domain's handle (a reused domain id is not the same domain), whether a ring may be enabled, the
+ * breakpoint instruction, and every breakpoint inserted with the byte it replaced. A monitor that dies (an exception, a signal, kill -9)
  * leaves this file; {@code xenfork monitor --cleanup DOMAIN} reads it and undoes what it lists, and a
  * new monitor of the domain refuses to start while it exists.
  *
@@ -27,8 +29,10 @@ import org.xenfork.fork.OutputFile;
  * xenfork-monitor 1
  * handle 0123456789abcdef0123456789abcdef
  * ring enabled
+ * instruction icebp
  * breakpoint 0x100000 0x55
  * </pre>
+ * A record without an {@code instruction} line (written before there was a choice) is int3's.
  */
 final class MonitorRecord {
     /** Where records live on a real dom0 (tests use their own folder). */
@@ -38,11 +42,13 @@ final class MonitorRecord {
 
     final byte[] handle;
     final boolean ring;
+    final Breakpoints.Instruction instruction;
     final Map<Long, Byte> breakpoints;
 
-    MonitorRecord(byte[] handle, boolean ring, Map<Long, Byte> breakpoints) {
+    MonitorRecord(byte[] handle, boolean ring, Breakpoints.Instruction instruction, Map<Long, Byte> breakpoints) {
         this.handle = handle.clone();
         this.ring = ring;
+        this.instruction = instruction;
         this.breakpoints = Map.copyOf(new LinkedHashMap<>(breakpoints));
     }
 
@@ -67,14 +73,20 @@ final class MonitorRecord {
             byte[] handle = HexFormat.of().parseHex(lines[1].substring("handle ".length()));
             boolean ring = lines[2].equals("ring enabled");
             Map<Long, Byte> bps = new LinkedHashMap<>();
-            for (int i = 3; i < lines.length; i++) {
+            int first = 3;
+            Breakpoints.Instruction insn = Breakpoints.Instruction.INT3;
+            if (lines.length > 3 && lines[3].startsWith("instruction ")) {
+                insn = Breakpoints.Instruction.valueOf(lines[3].substring("instruction ".length()).toUpperCase(Locale.ROOT));
+                first = 4;
+            }
+            for (int i = first; i < lines.length; i++) {
                 String[] w = lines[i].split(" ");
                 if (w.length != 3 || !w[0].equals("breakpoint") || !w[1].startsWith("0x") || !w[2].startsWith("0x")) {
                     throw new IllegalArgumentException("line " + (i + 1) + ": " + lines[i]);
                 }
                 bps.put(Long.parseUnsignedLong(w[1].substring(2), 16), (byte) Integer.parseInt(w[2].substring(2), 16));
             }
-            return Optional.of(new MonitorRecord(handle, ring, bps));
+            return Optional.of(new MonitorRecord(handle, ring, insn, bps));
         } catch (IllegalArgumentException e) {
             throw new RefusedException(p + " is not a readable xenfork monitor record (" + e.getMessage()
                     + "); look at it, and remove it if it is not needed", e);
@@ -88,6 +100,7 @@ final class MonitorRecord {
         StringBuilder sb = new StringBuilder(MAGIC).append('\n');
         sb.append("handle ").append(HexFormat.of().formatHex(handle)).append('\n');
         sb.append("ring ").append(ring ? "enabled" : "off").append('\n');
+        sb.append("instruction ").append(instruction.name().toLowerCase(Locale.ROOT)).append('\n');
         breakpoints.forEach((a, b) -> sb.append("breakpoint ").append(Values.hex(a)).append(" 0x")
                 .append(String.format("%02x", b & 0xff)).append('\n'));
         OutputFile.at(path(folder, domid)).write(sb.toString().getBytes(StandardCharsets.US_ASCII));

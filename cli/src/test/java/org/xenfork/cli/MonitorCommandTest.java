@@ -19,10 +19,12 @@ import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.SimCall;
 import org.xenfork.sim.SimXen;
 import org.xenfork.sim.SimulatedSeam;
+import org.xenfork.vmi.Breakpoints;
 
 /**
  * {@code xenfork monitor} on the simulator. A guest's vCPU meeting a breakpoint or a CPUID is the
- * simulator's {@link SimXen#executeBreakpoint}/{@link SimXen#executeCpuid}, run from an
+ * simulator's {@link SimXen#executeIcebp}, {@link SimXen#executeBreakpoint} (int3) or
+ * {@link SimXen#executeCpuid}, run from an
  * {@link SimXen#afterCall} hook at the moment the command lets the paused domain run (its
  * unpausedomain), so each test is one thread and one order of events.
  */
@@ -74,7 +76,10 @@ class MonitorCommandTest extends CommandRunner {
 
     @Test
     void aBreakpointEventIsOneJsonLineThenTheByteIsBackAndTheDomainPausedAsFound() {
-        whenLetRun(machine, PARENT, () -> machine.executeBreakpoint(PARENT, 0, AT));
+        whenLetRun(machine, PARENT, () -> {
+            assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("an icebp by default").isEqualTo((byte) 0xf1);
+            machine.executeIcebp(PARENT, 0, AT);
+        });
         Run r = monitor("parent", "--breakpoint", "0x5000", "--count", "1", "--json");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out().lines()).containsExactly("{\"vcpu\":0,\"reason\":\"breakpoint\",\"rip\":\"0x5000\",\"gfn\":\"0x5\"}");
@@ -86,17 +91,17 @@ class MonitorCommandTest extends CommandRunner {
     @Test
     void aBreakpointIsSteppedOverAndReinsertedWhereSinglestepIsOffered() {
         whenLetRun(machine, PARENT, () -> {
-            machine.executeBreakpoint(PARENT, 0, AT);
+            machine.executeIcebp(PARENT, 0, AT);
             // After the first answer (step over, the byte lifted): the step completes…
             machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c -> {
                 assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("lifted").isEqualTo(ORIGINAL);
                 assertThat(machine.singlestepping(PARENT, 0)).isTrue();
                 machine.executeSinglestep(PARENT, 0, AT + 1);
-                // …then, answered (the int3 back, stepping off), the guest meets the breakpoint again.
+                // …then, answered (the icebp back, stepping off), the guest meets the breakpoint again.
                 machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c2 -> {
-                    assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("reinserted").isEqualTo((byte) 0xcc);
+                    assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("reinserted").isEqualTo((byte) 0xf1);
                     assertThat(machine.singlestepping(PARENT, 0)).isFalse();
-                    machine.executeBreakpoint(PARENT, 0, AT);
+                    machine.executeIcebp(PARENT, 0, AT);
                 });
             });
         });
@@ -112,11 +117,42 @@ class MonitorCommandTest extends CommandRunner {
         SimXen amd = SimXen.builder(XenRelease.parse("4.17")).cpuVendor(SimXen.CpuVendor.AMD).build();
         amd.addGuest(GuestSpec.hvm("parent", 1, 65536).paused());
         amd.writeGuestMemory(PARENT, AT, new byte[] {ORIGINAL});
-        whenLetRun(amd, PARENT, () -> amd.executeBreakpoint(PARENT, 0, AT));
+        whenLetRun(amd, PARENT, () -> amd.executeIcebp(PARENT, 0, AT));
         Run r = monitor(x -> amd, "parent", "--breakpoint", "0x5000", "--count", "1");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.err()).contains("offers no single-step").contains("breakpoint at 0x5000 removed after its hit");
         assertLeftAsFound(amd, PARENT);
+    }
+
+    @Test
+    void int3BreakpointsAreSoftwareBreakpointEventsAndTheGuestsOwnDebugTrapsAreReinjected() {
+        whenLetRun(machine, PARENT, () -> {
+            assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).isEqualTo((byte) 0xcc);
+            org.xenfork.abi.Abi abi = org.xenfork.abi.Abi.forRelease(machine.release());
+            assertThat(machine.monitorEvents(PARENT) & (1 << abi.constant("XEN_DOMCTL_MONITOR_EVENT_SOFTWARE_BREAKPOINT")))
+                    .isNotZero();
+            assertThat(machine.monitorEvents(PARENT) & (1 << abi.constant("XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION")))
+                    .isZero();
+            machine.executeBreakpoint(PARENT, 0, AT);
+        });
+        Run r = monitor("parent", "--breakpoint", "0x5000", "--breakpoint-insn", "int3", "--count", "1", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out().lines()).containsExactly("{\"vcpu\":0,\"reason\":\"breakpoint\",\"rip\":\"0x5000\",\"gfn\":\"0x5\"}");
+        assertLeftAsFound(machine, PARENT);
+
+        // With icebp, DEBUG_EXCEPTION reports the guest's own #DBs too: given back, not printed, not counted.
+        whenLetRun(machine, PARENT, () -> {
+            machine.executeDebugTrap(PARENT, 0, AT, 0x4000); // a debug register of its own, at our breakpoint
+            machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c -> {
+                assertThat(machine.pendingInjection(PARENT, 0)).as("its #DB, as Xen reported it")
+                        .hasValueSatisfying(e -> assertThat(e).containsExactly(1, 3, 0, 0x4000));
+                machine.executeIcebp(PARENT, 0, AT);
+            });
+        });
+        Run own = monitor("parent", "--breakpoint", "0x5000", "--count", "1");
+        assertThat(own.code()).as(own.err()).isZero();
+        assertThat(own.out().lines()).containsExactly("vcpu 0 breakpoint rip 0x5000 gfn 0x5");
+        assertLeftAsFound(machine, PARENT);
     }
 
     @Test
@@ -153,7 +189,7 @@ class MonitorCommandTest extends CommandRunner {
     @Test
     void aFailureWhileRunningStillPutsEverythingBack() {
         whenLetRun(machine, PARENT, () -> {
-            machine.executeBreakpoint(PARENT, 0, AT);
+            machine.executeIcebp(PARENT, 0, AT);
             machine.injectFault(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), Errno.EIO); // the answer's RESUME
         });
         Run r = monitor("parent", "--breakpoint", "0x5000", "--count", "5");
@@ -198,7 +234,7 @@ class MonitorCommandTest extends CommandRunner {
                 "cr0=0x80000011", "cr3=0x10000", "cr4=0x20", "msr_efer=0x500");
         assertThat(regs.code()).as(regs.err()).isZero();
         machine.writeGuestMemory(PARENT, 0x20ff8, new byte[] {ORIGINAL});
-        whenLetRun(machine, PARENT, () -> machine.executeBreakpoint(PARENT, 0, 0x400ff8, 0x20ff8));
+        whenLetRun(machine, PARENT, () -> machine.executeIcebp(PARENT, 0, 0x400ff8, 0x20ff8));
         Run r = monitor("parent", "--breakpoint", "0x400ff8", "--virtual", "--vcpu", "0", "--count", "1", "--json");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out().lines()).containsExactly("{\"vcpu\":0,\"reason\":\"breakpoint\",\"rip\":\"0x400ff8\",\"gfn\":\"0x20\"}");
@@ -231,6 +267,12 @@ class MonitorCommandTest extends CommandRunner {
         assertThat(monitor("parent", "--cpuid", "--vcpu", "1").code()).isEqualTo(2);
         assertThat(monitor("parent", "--cpuid", "--count", "0").code()).isEqualTo(2);
         assertThat(monitor("--cleanup", "parent", "--cpuid").code()).isEqualTo(2);
+        Run insn = monitor("parent", "--cpuid", "--breakpoint-insn", "icebp");
+        assertThat(insn.code()).isEqualTo(2);
+        assertThat(insn.err()).contains("--breakpoint-insn chooses the instruction of --breakpoint addresses");
+        Run bad = monitor("parent", "--breakpoint", "0x5000", "--breakpoint-insn", "int1");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("--breakpoint-insn").contains("icebp");
         Run dry = xenfork(x -> machine, "--backend", "sim", "--dry-run", "monitor", "parent", "--cpuid");
         assertThat(dry.code()).isEqualTo(2);
         assertThat(dry.err()).contains("no --dry-run");
@@ -251,7 +293,7 @@ class MonitorCommandTest extends CommandRunner {
             machine.executeBreakpoint(PARENT, 0, AT);
             xen.pauseDomain(PARENT);
         }
-        new MonitorRecord(handle, true, Map.of(AT, ORIGINAL)).write(records, PARENT);
+        new MonitorRecord(handle, true, Breakpoints.Instruction.INT3, Map.of(AT, ORIGINAL)).write(records, PARENT);
     }
 
     @Test
@@ -279,7 +321,7 @@ class MonitorCommandTest extends CommandRunner {
 
     @Test
     void cleanupOfARecordWhoseDomainIsGoneOnlyRemovesIt() throws Exception {
-        new MonitorRecord(new byte[16], true, Map.of(AT, ORIGINAL)).write(records, PARENT);
+        new MonitorRecord(new byte[16], true, Breakpoints.Instruction.INT3, Map.of(AT, ORIGINAL)).write(records, PARENT);
         machine.writeGuestMemory(PARENT, AT, new byte[] {(byte) 0xcc});
         Run r = monitor("--cleanup", "1");
         assertThat(r.code()).as(r.err()).isZero();

@@ -30,7 +30,7 @@ public final class VmEventHypercalls implements AutoCloseable {
 
     /** The {@code XEN_DOMCTL_MONITOR_EVENT_*} a monitor here can switch on, by Xen's name. */
     public enum MonitorEvent {
-        WRITE_CTRLREG, SOFTWARE_BREAKPOINT, GUEST_REQUEST, SINGLESTEP, CPUID;
+        WRITE_CTRLREG, SOFTWARE_BREAKPOINT, GUEST_REQUEST, SINGLESTEP, DEBUG_EXCEPTION, CPUID;
 
         /** {@code XEN_DOMCTL_MONITOR_EVENT_<name>}. */
         public String xenName() {
@@ -48,7 +48,7 @@ public final class VmEventHypercalls implements AutoCloseable {
     private final StructCall domctl;
     private final Leaf cmd, version, domain;
     private final Leaf veOp, veMode, vePort, veVersion;
-    private final Leaf moOp, moEvent, crIndex, crSync, crOnchange, crBitmask, grSync, grUserspace;
+    private final Leaf moOp, moEvent, crIndex, crSync, crOnchange, crBitmask, grSync, grUserspace, dbSync;
     private final Leaf pfNum, pfArray;
     private final StructCall param;
     private final Leaf pDomid, pIndex, pValue;
@@ -86,6 +86,7 @@ public final class VmEventHypercalls implements AutoCloseable {
         crBitmask = d.leaf("u.monitor_op.u.mov_to_cr.bitmask");
         grSync = d.leaf("u.monitor_op.u.guest_request.sync");
         grUserspace = d.leaf("u.monitor_op.u.guest_request.allow_userspace");
+        dbSync = d.leaf("u.monitor_op.u.debug_exception.sync");
         pfNum = d.leaf("u.getpageframeinfo3.num");
         pfArray = d.leaf("u.getpageframeinfo3.array");
         param = new StructCall(abi.struct("xen_hvm_param"), pool);
@@ -201,16 +202,33 @@ public final class VmEventHypercalls implements AutoCloseable {
      * {@code XEN_DOMCTL_monitor_op(XEN_DOMCTL_MONITOR_OP_ENABLE | _DISABLE, event)} for
      * {@link MonitorEvent#SOFTWARE_BREAKPOINT}, {@link MonitorEvent#CPUID} and
      * {@link MonitorEvent#SINGLESTEP} (the others take parameters: {@link #monitorGuestRequest},
-     * {@link #monitorWriteCtrlreg}). Errors: EOPNOTSUPP (not offered for this domain), EEXIST
-     * (already in that state), EPERM (the caller's own domain).
+     * {@link #monitorWriteCtrlreg}, {@link #monitorDebugException}). Errors: EOPNOTSUPP (not offered
+     * for this domain), EEXIST (already in that state), EPERM (the caller's own domain).
      */
     public void monitorEvent(int domid, MonitorEvent event, boolean enable) {
-        if (event == MonitorEvent.GUEST_REQUEST || event == MonitorEvent.WRITE_CTRLREG) {
-            throw new IllegalArgumentException(event.xenName() + " takes parameters: use monitor"
-                    + (event == MonitorEvent.GUEST_REQUEST ? "GuestRequest" : "WriteCtrlreg"));
+        if (event == MonitorEvent.GUEST_REQUEST || event == MonitorEvent.WRITE_CTRLREG
+                || event == MonitorEvent.DEBUG_EXCEPTION) {
+            throw new IllegalArgumentException(event.xenName() + " takes parameters: use monitor" + switch (event) {
+                case GUEST_REQUEST -> "GuestRequest";
+                case WRITE_CTRLREG -> "WriteCtrlreg";
+                default -> "DebugException";
+            });
         }
         beginMonitor(domid, enable ? "XEN_DOMCTL_MONITOR_OP_ENABLE" : "XEN_DOMCTL_MONITOR_OP_DISABLE",
                 abi.constant(event.xenName()));
+        issueDomctl("XEN_DOMCTL_monitor_op", domid);
+    }
+
+    /**
+     * {@code XEN_DOMCTL_monitor_op(ENABLE | DISABLE, XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION)} with
+     * {@code u.debug_exception.sync}: every #DB the guest takes, ICEBP (0xF1) included, becomes a
+     * request ({@code hvm_monitor_debug}, HVM_MONITOR_DEBUG_EXCEPTION); with {@code sync} its vCPU
+     * waits for the answer, and without it the guest takes the #DB at once.
+     */
+    public void monitorDebugException(int domid, boolean enable, boolean sync) {
+        beginMonitor(domid, enable ? "XEN_DOMCTL_MONITOR_OP_ENABLE" : "XEN_DOMCTL_MONITOR_OP_DISABLE",
+                abi.constant(MonitorEvent.DEBUG_EXCEPTION.xenName()));
+        domctl.set(dbSync, sync ? 1 : 0);
         issueDomctl("XEN_DOMCTL_monitor_op", domid);
     }
 
@@ -330,25 +348,31 @@ public final class VmEventHypercalls implements AutoCloseable {
     // ---- dm_op ----
 
     /**
-     * {@code __HYPERVISOR_dm_op(domid, 1, {XEN_DMOP_inject_event})} with vector 3,
-     * {@code XEN_DMOP_EVENT_sw_exc}, {@code insn_len} 1 and {@code error_code} ~0: the int3 a
-     * monitor caught is delivered to the guest as if no one had watched (libxendevicemodel's
-     * {@code xendevicemodel_inject_event}). EINVAL for a bad vCPU, EBUSY while another event is
-     * pending injection on it.
+     * {@code __HYPERVISOR_dm_op(domid, 1, {XEN_DMOP_inject_event})}: exception {@code vector} of
+     * {@code type} ({@code XEN_DMOP_EVENT_*}, the same numbers as a request's {@code X86_EVENTTYPE_*})
+     * is delivered to vCPU {@code vcpu} on its next entry, as if no monitor had caught it
+     * (libxendevicemodel's {@code xendevicemodel_inject_event}, with no error code).
+     * {@code insnLength} is the instruction's length for software events; {@code cr2} is CR2 for a
+     * #PF and the pending debug bits ({@code pending_dbg}) for a #DB. EINVAL for a bad vCPU, EBUSY
+     * while another event is pending injection on it.
      */
-    public void injectBreakpoint(int domid, int vcpu) {
+    public void injectEvent(int domid, int vcpu, int vector, int type, int insnLength, long cr2) {
         Hypervisor.checkDomid("XEN_DMOP_inject_event", domid);
         if (vcpu < 0) {
             throw new IllegalArgumentException("XEN_DMOP_inject_event: vCPU " + vcpu + " is negative");
         }
+        if (vector < 0 || vector > 255 || type < 0 || type > 7 || insnLength < 0 || insnLength > 15) {
+            throw new IllegalArgumentException("XEN_DMOP_inject_event: vector " + vector + ", type " + type
+                    + ", insn_len " + insnLength + " (vector 0 to 255, type 0 to 7, length 0 to 15)");
+        }
         dmOp.reset();
         dmOp.set(dOp, abi.constant("XEN_DMOP_inject_event"));
         dmOp.set(iVcpu, vcpu);
-        dmOp.set(iVector, 3);
-        dmOp.set(iType, abi.constant("XEN_DMOP_EVENT_sw_exc"));
-        dmOp.set(iInsnLen, 1);
-        dmOp.set(iErrorCode, 0xffff_ffffL);
-        dmOp.set(iCr2, 0);
+        dmOp.set(iVector, vector);
+        dmOp.set(iType, type);
+        dmOp.set(iInsnLen, insnLength);
+        dmOp.set(iErrorCode, 0xffff_ffffL); // X86_EVENT_NO_EC
+        dmOp.set(iCr2, cr2);
         dmBuf.reset();
         dmBuf.set(bHandle, dmOp.address());
         dmBuf.set(bSize, dmOp.layout.size());

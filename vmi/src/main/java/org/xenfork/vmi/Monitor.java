@@ -34,8 +34,9 @@ import org.xenfork.privcmd.XenException;
  * ({@code xc_monitor_resume}), which runs the same {@code vm_event_resume} a notification of Xen's
  * port runs. Not thread-safe: one thread takes and answers.
  *
- * <p>On real Xen, CPUID events are checked (the real-Xen tier); breakpoint events are not, since that
- * tier's emulated CPU does not intercept INT3: docs/VMI.md, "Status on real Xen".
+ * <p>On real Xen (the real-Xen tier, QEMU's emulated SVM) ICEBP breakpoints are checked; int3
+ * breakpoints are not, since that CPU does not intercept INT3 ({@link Breakpoints.Instruction}):
+ * docs/VMI.md, "Status on real Xen".
  */
 public final class Monitor implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Monitor.class.getName());
@@ -189,7 +190,8 @@ public final class Monitor implements AutoCloseable {
 
     /**
      * {@code XEN_DOMCTL_monitor_op} ENABLE or DISABLE of {@code event}; an event the hypervisor does
-     * not offer is refused before asking it.
+     * not offer is refused before asking it. {@code DEBUG_EXCEPTION} is switched on synchronous (the
+     * vCPU waits for the answer, as a breakpoint's must).
      */
     public void monitor(MonitorEvent event, boolean on) {
         checkOpen();
@@ -198,13 +200,21 @@ public final class Monitor implements AutoCloseable {
                     + " (XEN_DOMCTL_MONITOR_OP_GET_CAPABILITIES)");
         }
         call("XEN_DOMCTL_monitor_op(" + (on ? "ENABLE, " : "DISABLE, ") + event.xenName() + ")", domid, () -> {
-            vm.monitorEvent(domid, event, on);
+            switchEvent(event, on);
             return null;
         });
         if (on) {
             enabled.add(event);
         } else {
             enabled.remove(event);
+        }
+    }
+
+    private void switchEvent(MonitorEvent event, boolean on) {
+        if (event == MonitorEvent.DEBUG_EXCEPTION) {
+            vm.monitorDebugException(domid, on, on);
+        } else {
+            vm.monitorEvent(domid, event, on);
         }
     }
 
@@ -259,10 +269,23 @@ public final class Monitor implements AutoCloseable {
         }
     }
 
-    /** {@code XEN_DMOP_inject_event}: the int3 of {@code request} reaches the guest after all. */
-    public void reinjectBreakpoint(VmEventRequest request) {
+    /**
+     * {@code XEN_DMOP_inject_event}: the exception {@code request} reported reaches the guest after
+     * all, as xen-access re-injects what is not its own: a software breakpoint's #BP (vector 3), a
+     * debug exception's #DB (vector 1, with its pending DR6 bits), each with the type and length
+     * Xen reported. Answer the request after this, without moving {@code rip}.
+     *
+     * @throws IllegalArgumentException for a request of another reason
+     */
+    public void reinject(VmEventRequest request) {
+        int vector = switch (request.reasonName()) {
+            case "software_breakpoint" -> 3;
+            case "debug_exception" -> 1;
+            default -> throw new IllegalArgumentException("a " + request.reasonName() + " request carries no exception "
+                    + "to re-inject");
+        };
         call("XEN_DMOP_inject_event", domid, () -> {
-            vm.injectBreakpoint(domid, request.vcpu());
+            vm.injectEvent(domid, request.vcpu(), vector, request.trapType(), request.insnLength(), request.pendingDbg());
             return null;
         });
     }
@@ -293,7 +316,7 @@ public final class Monitor implements AutoCloseable {
             vm.monitorResume(domid);
         });
         for (MonitorEvent e : List.copyOf(enabled)) {
-            attempt(failures, () -> vm.monitorEvent(domid, e, false));
+            attempt(failures, () -> switchEvent(e, false));
         }
         enabled.clear();
         attempt(failures, () -> vm.monitorDisable(domid));

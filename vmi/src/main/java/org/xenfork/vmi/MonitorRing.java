@@ -25,11 +25,12 @@ public final class MonitorRing {
     private final int headerSize;
     private final Leaf reqProd, reqEvent, rspProd, rspEvent;
     private final Leaf version, flags, reason, vcpuId, rip;
-    private final Leaf bpGfn, bpInsnLength, ssGfn, cpuidInsnLength, cpuidLeaf, cpuidSubleaf;
+    private final Leaf bpGfn, bpInsnLength, bpType, dbGfn, dbInsnLength, dbType, dbPendingDbg;
+    private final Leaf ssGfn, cpuidInsnLength, cpuidLeaf, cpuidSubleaf;
     private final long interfaceVersion;
     private final long flagVcpuPaused, flagSetRegisters, flagToggleSinglestep;
     private final Long flagResetState, flagResetMemory;
-    private final int reasonBreakpoint, reasonSinglestep, reasonCpuid;
+    private final int reasonBreakpoint, reasonSinglestep, reasonCpuid, reasonDebugException;
     private final Map<Integer, String> reasonNames = new TreeMap<>();
     private final String release;
     private int reqCons;
@@ -59,6 +60,11 @@ public final class MonitorRing {
         this.rip = req.leaf("data.regs.x86.rip");
         this.bpGfn = req.leaf("u.software_breakpoint.gfn");
         this.bpInsnLength = req.leaf("u.software_breakpoint.insn_length");
+        this.bpType = req.leaf("u.software_breakpoint.type");
+        this.dbGfn = req.leaf("u.debug_exception.gfn");
+        this.dbInsnLength = req.leaf("u.debug_exception.insn_length");
+        this.dbType = req.leaf("u.debug_exception.type");
+        this.dbPendingDbg = req.leaf("u.debug_exception.pending_dbg");
         this.ssGfn = req.leaf("u.singlestep.gfn");
         this.cpuidInsnLength = req.leaf("u.cpuid.insn_length");
         this.cpuidLeaf = req.leaf("u.cpuid.leaf");
@@ -72,6 +78,7 @@ public final class MonitorRing {
         this.reasonBreakpoint = (int) abi.constant("VM_EVENT_REASON_SOFTWARE_BREAKPOINT");
         this.reasonSinglestep = (int) abi.constant("VM_EVENT_REASON_SINGLESTEP");
         this.reasonCpuid = (int) abi.constant("VM_EVENT_REASON_CPUID");
+        this.reasonDebugException = (int) abi.constant("VM_EVENT_REASON_DEBUG_EXCEPTION");
         abi.constants().forEach((name, value) -> {
             if (name.startsWith("VM_EVENT_REASON_")) {
                 reasonNames.put(value.intValue(), name.substring("VM_EVENT_REASON_".length()).toLowerCase(Locale.ROOT));
@@ -123,11 +130,27 @@ public final class MonitorRing {
 
     private VmEventRequest decode(byte[] b) {
         int why = (int) reason.read(b, 0);
-        long gfn = why == reasonBreakpoint ? bpGfn.read(b, 0) : why == reasonSinglestep ? ssGfn.read(b, 0) : -1;
-        int insn = why == reasonBreakpoint ? (int) bpInsnLength.read(b, 0)
-                : why == reasonCpuid ? (int) cpuidInsnLength.read(b, 0) : 0;
+        long gfn = -1;
+        int insn = 0;
+        int trapType = -1;
+        long pendingDbg = 0;
+        if (why == reasonBreakpoint) {
+            gfn = bpGfn.read(b, 0);
+            insn = (int) bpInsnLength.read(b, 0);
+            trapType = (int) bpType.read(b, 0);
+        } else if (why == reasonDebugException) {
+            gfn = dbGfn.read(b, 0);
+            insn = (int) dbInsnLength.read(b, 0);
+            trapType = (int) dbType.read(b, 0);
+            pendingDbg = dbPendingDbg.read(b, 0);
+        } else if (why == reasonSinglestep) {
+            gfn = ssGfn.read(b, 0);
+        } else if (why == reasonCpuid) {
+            insn = (int) cpuidInsnLength.read(b, 0);
+        }
         return new VmEventRequest((int) version.read(b, 0), (int) flags.read(b, 0), why,
                 reasonNames.getOrDefault(why, "reason_" + why), (int) vcpuId.read(b, 0), rip.read(b, 0), gfn, insn,
+                trapType, pendingDbg,
                 why == reasonCpuid ? cpuidLeaf.read(b, 0) : -1, why == reasonCpuid ? cpuidSubleaf.read(b, 0) : -1, b);
     }
 

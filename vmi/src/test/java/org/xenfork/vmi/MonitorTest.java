@@ -132,9 +132,9 @@ class MonitorTest {
         mem.writePhysical(0x5000, new byte[] {(byte) 0x90}, 0, 1);
         try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
             m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
-            Breakpoints bps = new Breakpoints(mem, Breakpoints.Journal.NONE);
+            Breakpoints bps = new Breakpoints(mem, Breakpoints.Instruction.INT3, Breakpoints.Journal.NONE);
             bps.insert(0x5000);
-            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo(Breakpoints.INT3);
+            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo(Breakpoints.Instruction.INT3.opcode());
             assertThat(m.next(Duration.ZERO)).isEmpty();
             assertThat(sim.executeBreakpoint(d, 1, 0x5000)).isTrue();
             VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
@@ -149,6 +149,59 @@ class MonitorTest {
             m.respond(VmEventResponse.resume(r));
             assertThat(sim.vcpuPausedByVmEvent(d, 1)).isFalse();
             assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo((byte) 0x90);
+        }
+    }
+
+    @Test
+    void anIcebpBreakpointIsADebugExceptionOfTypePrivilegedSoftwareException() throws Exception {
+        int d = guest("4.17", 2);
+        GuestMemory mem = new GuestMemory(new MappedPhysicalMemory(foreign, d));
+        mem.writePhysical(0x5000, new byte[] {(byte) 0x90}, 0, 1);
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            Breakpoints bps = new Breakpoints(mem, Breakpoints.Instruction.ICEBP, Breakpoints.Journal.NONE);
+            m.monitor(bps.instruction().event(), true);
+            bps.insert(0x5000);
+            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo((byte) 0xf1);
+            assertThat(sim.executeIcebp(d, 1, 0x5000)).as("synchronous: the vCPU waits").isTrue();
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            assertThat(r.reasonName()).isEqualTo("debug_exception");
+            assertThat(r.vcpu()).isEqualTo(1);
+            assertThat(r.rip()).isEqualTo(0x5000);
+            assertThat(r.gfn()).isEqualTo(5);
+            assertThat(r.insnLength()).isEqualTo(1);
+            assertThat(r.trapType()).isEqualTo(5); // X86_EVENTTYPE_PRI_SW_EXCEPTION
+            bps.removeAll();
+            m.respond(VmEventResponse.resume(r));
+            assertThat(sim.vcpuPausedByVmEvent(d, 1)).isFalse();
+            assertThat(sim.readGuestMemory(d, 0x5000, 1)[0]).isEqualTo((byte) 0x90);
+        }
+        assertThat(sim.monitorEvents(d)).as("DEBUG_EXCEPTION switched off by close").isZero();
+    }
+
+    @Test
+    void reinjectGivesTheGuestItsOwnExceptionAsXenReportedIt() throws Exception {
+        int d = guest("4.17", 2);
+        sim.writeGuestMemory(d, 0x6000, new byte[] {(byte) 0xcc});
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            m.monitor(MonitorEvent.DEBUG_EXCEPTION, true);
+            m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
+            m.monitor(MonitorEvent.CPUID, true);
+            sim.executeDebugTrap(d, 0, 0x7000, 0x4000); // DR6.BS: the guest single-steps itself
+            VmEventRequest db = m.next(Duration.ZERO).orElseThrow();
+            assertThat(db.trapType()).isEqualTo(3); // X86_EVENTTYPE_HW_EXCEPTION
+            assertThat(db.pendingDbg()).isEqualTo(0x4000);
+            m.reinject(db);
+            assertThat(sim.pendingInjection(d, 0)).hasValueSatisfying(e -> assertThat(e).containsExactly(1, 3, 0, 0x4000));
+            m.respond(VmEventResponse.resume(db));
+            sim.executeBreakpoint(d, 1, 0x6000);
+            VmEventRequest bp = m.next(Duration.ZERO).orElseThrow();
+            m.reinject(bp);
+            assertThat(sim.pendingInjection(d, 1)).hasValueSatisfying(e -> assertThat(e).containsExactly(3, 6, 1, 0));
+            m.respond(VmEventResponse.resume(bp));
+            sim.executeCpuid(d, 0, 0x7000, 1, 0);
+            VmEventRequest cpuid = m.next(Duration.ZERO).orElseThrow();
+            assertThatThrownBy(() -> m.reinject(cpuid)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("cpuid request carries no exception");
         }
     }
 
@@ -175,7 +228,7 @@ class MonitorTest {
             assertThat(m.offers(MonitorEvent.SINGLESTEP)).isTrue();
             m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
             m.monitor(MonitorEvent.SINGLESTEP, true);
-            Breakpoints bps = new Breakpoints(mem, Breakpoints.Journal.NONE);
+            Breakpoints bps = new Breakpoints(mem, Breakpoints.Instruction.INT3, Breakpoints.Journal.NONE);
             bps.insert(0x6000);
             sim.executeBreakpoint(d, 0, 0x6000);
             VmEventRequest hit = m.next(Duration.ZERO).orElseThrow();
@@ -188,7 +241,7 @@ class MonitorTest {
             bps.reinsert(0x6000);
             m.respond(VmEventResponse.resume(step).withToggleSinglestep());
             assertThat(sim.singlestepping(d, 0)).isFalse();
-            assertThat(sim.readGuestMemory(d, 0x6000, 1)[0]).isEqualTo(Breakpoints.INT3);
+            assertThat(sim.readGuestMemory(d, 0x6000, 1)[0]).isEqualTo(Breakpoints.Instruction.INT3.opcode());
             bps.removeAll();
         }
         close();
@@ -275,7 +328,7 @@ class MonitorTest {
         int d = guest("4.17", 1);
         List<Long> journal = new ArrayList<>();
         Breakpoints bps = new Breakpoints(new GuestMemory(new MappedPhysicalMemory(foreign, d)),
-                new Breakpoints.Journal() {
+                Breakpoints.Instruction.ICEBP, new Breakpoints.Journal() {
                     @Override
                     public void inserting(long address, byte original) {
                         journal.add(address);

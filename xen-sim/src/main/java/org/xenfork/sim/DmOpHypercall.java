@@ -20,7 +20,7 @@ final class DmOpHypercall {
     private final int bufSize;
     private final Leaf bufH, bufLen;
     private final int opSize;
-    private final Leaf op, pad, vcpuid, vector, type, insnLen, pad0, pad1;
+    private final Leaf op, pad, vcpuid, vector, type, insnLen, pad0, pad1, cr2;
 
     DmOpHypercall(Abi abi, DomainTable domains) {
         this.domains = domains;
@@ -39,6 +39,7 @@ final class DmOpHypercall {
         this.insnLen = o.leaf("u.inject_event.insn_len");
         this.pad0 = o.leaf("u.inject_event.pad0");
         this.pad1 = o.leaf("u.inject_event.pad1");
+        this.cr2 = o.leaf("u.inject_event.cr2");
     }
 
     long call(GuestMemory mem, long domid, long nrBufs, long bufs) {
@@ -57,8 +58,8 @@ final class DmOpHypercall {
         long v = vcpuid.read(o, 0);
         XenError.failIf(v >= d.allocatedVcpus, Errno.EINVAL);
         XenError.failIf(d.pendingInjection.containsKey((int) v), Errno.EBUSY);
-        d.pendingInjection.put((int) v, new int[] {(int) vector.read(o, 0), (int) type.read(o, 0),
-                (int) insnLen.read(o, 0)});
+        d.pendingInjection.put((int) v, new long[] {vector.read(o, 0), type.read(o, 0), insnLen.read(o, 0),
+                cr2.read(o, 0)});
         return 0;
     }
 }

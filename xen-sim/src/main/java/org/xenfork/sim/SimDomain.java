@@ -78,12 +78,14 @@ public final class SimDomain {
     VmEventMonitor.Ring monitorRing;
     /** The monitor events switched on ({@code XEN_DOMCTL_MONITOR_EVENT_*} numbers as bits). */
     int monitorEvents;
+    /** {@code monitor.debug_exception_sync}: DEBUG_EXCEPTION requests pause their vCPU. */
+    boolean debugExceptionSync;
     /** vCPUs paused by a synchronous vm_event ({@code vm_event_vcpu_pause}) until a response unpauses them. */
     final java.util.BitSet vmEventPaused = new java.util.BitSet();
     /** vCPUs with single-stepping on ({@code VM_EVENT_FLAG_TOGGLE_SINGLESTEP}). */
     final java.util.BitSet singlestep = new java.util.BitSet();
     /** Per vCPU, an event {@code XEN_DMOP_inject_event} queued for injection (vector, type, insn_len), or absent. */
-    final java.util.Map<Integer, int[]> pendingInjection = new java.util.HashMap<>();
+    final java.util.Map<Integer, long[]> pendingInjection = new java.util.HashMap<>();
 
     SimDomain(Object lock, int domid, byte[] handle, int cdfFlags, boolean hvm, boolean hap, boolean iommu,
               int ssidref, int emulationFlags, int maxVcpus, long sharedInfoFrame) {

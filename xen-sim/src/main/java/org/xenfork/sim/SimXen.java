@@ -444,6 +444,42 @@ public final class SimXen {
         return monitor.breakpoint(d, vcpu, rip, gpa) == VmEventMonitor.Outcome.SENT;
     }
 
+    /**
+     * vCPU {@code vcpu} of guest {@code domid} executes the byte at {@code rip}, which must be an
+     * ICEBP (0xF1), with paging off: what Xen does on the ICEBP intercept ({@code hvm_monitor_debug},
+     * HVM_MONITOR_DEBUG_EXCEPTION, {@code X86_EVENTTYPE_PRI_SW_EXCEPTION}, length 1). True if the
+     * vCPU waits for an answer (DEBUG_EXCEPTION monitored synchronously, a ring enabled); false if
+     * the guest takes its #DB (an asynchronous request may still be on the ring).
+     *
+     * @throws IllegalStateException if the domain or the vCPU is paused, or the ring is full
+     * @throws IllegalArgumentException if the byte there is not 0xF1, or no page backs it
+     */
+    public synchronized boolean executeIcebp(int domid, int vcpu, long rip) {
+        return executeIcebp(domid, vcpu, rip, rip);
+    }
+
+    /** {@link #executeIcebp(int, int, long)} at virtual {@code rip}, which the guest's page tables map to {@code gpa}. */
+    public synchronized boolean executeIcebp(int domid, int vcpu, long rip, long gpa) {
+        SimDomain d = runningVcpu(domid, vcpu);
+        byte[] b = readGuestMemory(domid, gpa, 1);
+        if ((b[0] & 0xff) != 0xf1) {
+            throw new IllegalArgumentException("d" + domid + " has 0x" + Integer.toHexString(b[0] & 0xff)
+                    + ", not an icebp, at 0x" + Long.toHexString(gpa));
+        }
+        return monitor.debugException(d, vcpu, rip, gpa, VmEventMonitor.PRI_SW_EXCEPTION, 1, 0)
+                == VmEventMonitor.Outcome.SENT;
+    }
+
+    /**
+     * vCPU {@code vcpu} takes a #DB of the CPU's own at {@code rip} (a debug register or single-step
+     * trap; {@code pendingDbg} its DR6 bits), paging off: as {@link #executeIcebp}, with
+     * {@code X86_EVENTTYPE_HW_EXCEPTION} and length 0.
+     */
+    public synchronized boolean executeDebugTrap(int domid, int vcpu, long rip, long pendingDbg) {
+        return monitor.debugException(runningVcpu(domid, vcpu), vcpu, rip, rip, VmEventMonitor.HW_EXCEPTION, 0,
+                pendingDbg) == VmEventMonitor.Outcome.SENT;
+    }
+
     /** vCPU {@code vcpu} executes CPUID at {@code rip}: a request if CPUID is monitored ({@code hvm_monitor_cpuid}). */
     public synchronized boolean executeCpuid(int domid, int vcpu, long rip, int leaf, int subleaf) {
         return monitor.cpuid(runningVcpu(domid, vcpu), vcpu, rip, leaf, subleaf) == VmEventMonitor.Outcome.SENT;
@@ -515,9 +551,9 @@ public final class SimXen {
         return require(domid).monitorEvents & 0x00ff_ffff;
     }
 
-    /** The event {@code XEN_DMOP_inject_event} queued on vCPU {@code vcpu}: {vector, type, insn_len}, or empty. */
-    public synchronized Optional<int[]> pendingInjection(int domid, int vcpu) {
-        return Optional.ofNullable(require(domid).pendingInjection.get(vcpu)).map(int[]::clone);
+    /** The event {@code XEN_DMOP_inject_event} queued on vCPU {@code vcpu}: {vector, type, insn_len, cr2}, or empty. */
+    public synchronized Optional<long[]> pendingInjection(int domid, int vcpu) {
+        return Optional.ofNullable(require(domid).pendingInjection.get(vcpu)).map(long[]::clone);
     }
 
     /** Whether gfn {@code gfn} of {@code domid} is in its physmap (a private or shared entry). */

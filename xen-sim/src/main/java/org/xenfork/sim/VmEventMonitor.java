@@ -28,6 +28,10 @@ import org.xenfork.privcmd.Errno;
 final class VmEventMonitor {
     /** {@code X86_EVENTTYPE_SW_EXCEPTION}: what {@code hvm_monitor_debug} reports for an int3. */
     private static final int SW_EXCEPTION = 6;
+    /** {@code X86_EVENTTYPE_PRI_SW_EXCEPTION}: what {@code hvm_monitor_debug} reports for an ICEBP. */
+    static final int PRI_SW_EXCEPTION = 5;
+    /** {@code X86_EVENTTYPE_HW_EXCEPTION}: a #DB of the CPU's own (single-step, a debug register). */
+    static final int HW_EXCEPTION = 3;
     /** {@code HVM_NR_PARAMS} (hvm/params.h): 39 from 4.14 to 4.22. */
     static final int HVM_NR_PARAMS = 39;
     /**
@@ -50,17 +54,18 @@ final class VmEventMonitor {
     private final StructLayout request;
     private final Leaf version, flags, reason, vcpuId, rip;
     private final Leaf bpGfn, bpType, bpInsnLength, cpuidInsnLength, cpuidLeaf, cpuidSubleaf, ssGfn;
+    private final Leaf dbGfn, dbType, dbInsnLength, dbPendingDbg;
     private final List<Leaf[]> regPairs = new ArrayList<>(); // {request leaf, hvm_hw_cpu leaf}
     private final long interfaceVersion;
     private final long flagVcpuPaused, flagToggleSinglestep, flagSetRegisters;
     private final Long flagResetState, flagResetMemory; // 4.17+
-    private final long reasonBreakpoint, reasonCpuid, reasonSinglestep;
+    private final long reasonBreakpoint, reasonCpuid, reasonSinglestep, reasonDebugException;
     private final long opEnable, opDisable, opResume, opGetVersion, modeMonitor;
     private final long monEnable, monDisable, monCaps, monEmulateEachRep, monControlRegisters;
-    private final long evBreakpoint, evCpuid, evSinglestep, evGuestRequest, evWriteCtrlreg;
+    private final long evBreakpoint, evCpuid, evSinglestep, evGuestRequest, evWriteCtrlreg, evDebugException;
     private final long crXcr0;
     private final int capabilities; // for an HVM domain on this host
-    private final Leaf veOp, veMode, vePort, veVersion, moOp, moEvent, crIndex, crPad1, crPad2;
+    private final Leaf veOp, veMode, vePort, veVersion, moOp, moEvent, crIndex, crPad1, crPad2, dbSync;
     private final Leaf pfNum, pfArray;
     private final long pfinfoXtab;
 
@@ -111,6 +116,10 @@ final class VmEventMonitor {
         this.cpuidLeaf = request.leaf("u.cpuid.leaf");
         this.cpuidSubleaf = request.leaf("u.cpuid.subleaf");
         this.ssGfn = request.leaf("u.singlestep.gfn");
+        this.dbGfn = request.leaf("u.debug_exception.gfn");
+        this.dbType = request.leaf("u.debug_exception.type");
+        this.dbInsnLength = request.leaf("u.debug_exception.insn_length");
+        this.dbPendingDbg = request.leaf("u.debug_exception.pending_dbg");
         // vm_event_fill_regs and vm_event_set_registers: the registers both structs name alike.
         StructLayout cpu = hvm.cpuStruct();
         for (Leaf l : request.leaves()) {
@@ -130,6 +139,7 @@ final class VmEventMonitor {
         this.reasonBreakpoint = abi.constant("VM_EVENT_REASON_SOFTWARE_BREAKPOINT");
         this.reasonCpuid = abi.constant("VM_EVENT_REASON_CPUID");
         this.reasonSinglestep = abi.constant("VM_EVENT_REASON_SINGLESTEP");
+        this.reasonDebugException = abi.constant("VM_EVENT_REASON_DEBUG_EXCEPTION");
         this.opEnable = abi.constant("XEN_VM_EVENT_ENABLE");
         this.opDisable = abi.constant("XEN_VM_EVENT_DISABLE");
         this.opResume = abi.constant("XEN_VM_EVENT_RESUME");
@@ -145,6 +155,7 @@ final class VmEventMonitor {
         this.evSinglestep = abi.constant("XEN_DOMCTL_MONITOR_EVENT_SINGLESTEP");
         this.evGuestRequest = abi.constant("XEN_DOMCTL_MONITOR_EVENT_GUEST_REQUEST");
         this.evWriteCtrlreg = abi.constant("XEN_DOMCTL_MONITOR_EVENT_WRITE_CTRLREG");
+        this.evDebugException = abi.constant("XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION");
         this.crXcr0 = abi.constant("VM_EVENT_X86_XCR0");
         this.capabilities = hvmCapabilities(abi, host);
         StructLayout d = abi.struct("xen_domctl");
@@ -157,6 +168,7 @@ final class VmEventMonitor {
         this.crIndex = d.leaf("u.monitor_op.u.mov_to_cr.index");
         this.crPad1 = d.leaf("u.monitor_op.u.mov_to_cr.pad1");
         this.crPad2 = d.leaf("u.monitor_op.u.mov_to_cr.pad2");
+        this.dbSync = d.leaf("u.monitor_op.u.debug_exception.sync");
         this.pfNum = d.leaf("u.getpageframeinfo3.num");
         this.pfArray = d.leaf("u.getpageframeinfo3.array");
         this.pfinfoXtab = abi.constant("XEN_DOMCTL_PFINFO_XTAB");
@@ -349,6 +361,9 @@ final class VmEventMonitor {
         XenError.failIf(((d.monitorEvents & bit) != 0) == on, Errno.EEXIST);
         lifecycle.pause(d);
         d.monitorEvents = on ? d.monitorEvents | bit : d.monitorEvents & ~bit;
+        if (event == evDebugException) {
+            d.debugExceptionSync = on && dbSync.read(op, 0) != 0;
+        }
         lifecycle.unpause(d);
     }
 
@@ -404,6 +419,32 @@ final class VmEventMonitor {
         return Outcome.SENT;
     }
 
+    /**
+     * {@code hvm_monitor_debug(rip, HVM_MONITOR_DEBUG_EXCEPTION, type, insn_length, pending_dbg)} then
+     * {@code monitor_traps(v, debug_exception_sync, req)}: an ICEBP ({@link #PRI_SW_EXCEPTION}, length
+     * 1; SVM's VMEXIT_ICEBP, VT-x's #DB exit) or a #DB of the CPU's own ({@link #HW_EXCEPTION}, length
+     * 0). With the event on and a ring, a request goes on the ring; synchronous, the vCPU waits
+     * ({@link Outcome#SENT}); asynchronous, it does not, and the guest takes its #DB as when nobody
+     * watches ({@link Outcome#NOT_MONITORED}: Xen's {@code hvm_inject_exception} after rc 0).
+     */
+    Outcome debugException(SimDomain d, int vcpu, long ripValue, long gpa, int type, int insnLength, long pendingDbg) {
+        if ((d.monitorEvents & (1 << evDebugException)) == 0 || d.monitorRing == null) {
+            return Outcome.NOT_MONITORED;
+        }
+        byte[] req = newRequest(d, vcpu, reasonDebugException, ripValue);
+        dbGfn.write(req, 0, gpa / Frame.SIZE);
+        dbType.write(req, 0, type);
+        dbInsnLength.write(req, 0, insnLength);
+        dbPendingDbg.write(req, 0, pendingDbg);
+        if (!d.debugExceptionSync) {
+            flags.write(req, 0, 0);
+            putAsync(d, vcpu, req);
+            return Outcome.NOT_MONITORED;
+        }
+        put(d, vcpu, req);
+        return Outcome.SENT;
+    }
+
     /** {@code hvm_monitor_cpuid(inst_len, leaf, subleaf)}: a synchronous request when CPUID is monitored. */
     Outcome cpuid(SimDomain d, int vcpu, long ripValue, int leaf, int subleaf) {
         if ((d.monitorEvents & (1 << evCpuid)) == 0 || d.monitorRing == null) {
@@ -449,12 +490,23 @@ final class VmEventMonitor {
 
     /** {@code vm_event_put_request} then {@code notify_via_xen_event_channel}, after pausing the vCPU. */
     private void put(SimDomain d, int vcpu, byte[] req) {
+        checkSlot(d, vcpu);
+        d.vmEventPaused.set(vcpu);
+        putAsync(d, vcpu, req);
+    }
+
+    private void checkSlot(SimDomain d, int vcpu) {
         Ring r = d.monitorRing;
         if (r.reqProdPvt - r.rspCons >= ringSlots) {
             throw new IllegalStateException("d" + d.domid + "'s monitor ring is full: vCPU " + vcpu
                     + " would wait for a slot (vm_event_wait_slot)");
         }
-        d.vmEventPaused.set(vcpu);
+    }
+
+    /** {@code vm_event_put_request} and the notification, the vCPU left running (an asynchronous event). */
+    private void putAsync(SimDomain d, int vcpu, byte[] req) {
+        checkSlot(d, vcpu);
+        Ring r = d.monitorRing;
         int base = ringOffset + (r.reqProdPvt & (ringSlots - 1)) * request.size();
         r.frame.write(base, req, 0, req.length);
         r.reqProdPvt++;

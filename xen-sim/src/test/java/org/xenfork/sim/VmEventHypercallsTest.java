@@ -245,6 +245,33 @@ class VmEventHypercallsTest {
     }
 
     @Test
+    void anIcebpPausesItsVcpuOnlyWhenDebugExceptionsAreMonitoredSynchronously() {
+        try (Machine m = Machine.of("4.17")) {
+            int d = m.sim().addGuest(GuestSpec.hvm("g", 2, 1024)).domid();
+            m.sim().writeGuestMemory(d, 0x1000, new byte[] {(byte) 0xf1});
+            m.vm().populatePhysmap(d, RING_GFN);
+            m.vm().monitorEnable(d);
+            assertThat(m.sim().executeIcebp(d, 0, 0x1000)).as("event off").isFalse();
+            assertThat(m.sim().monitorNotifications(d)).isZero();
+            assertThatThrownBy(() -> m.vm().monitorEvent(d, MonitorEvent.DEBUG_EXCEPTION, true))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("monitorDebugException");
+            m.vm().monitorDebugException(d, true, false);
+            assertThat(m.sim().executeIcebp(d, 0, 0x1000)).as("asynchronous: the guest takes its #DB").isFalse();
+            assertThat(m.sim().vcpuPausedByVmEvent(d, 0)).isFalse();
+            assertThat(m.sim().monitorNotifications(d)).as("but the request was sent").isEqualTo(1);
+            assertThat(errno(() -> m.vm().monitorDebugException(d, true, true))).isEqualTo(Errno.EEXIST);
+            m.vm().monitorDebugException(d, false, false);
+            m.vm().monitorDebugException(d, true, true);
+            assertThat(m.sim().executeIcebp(d, 1, 0x1000)).isTrue();
+            assertThat(m.sim().vcpuPausedByVmEvent(d, 1)).isTrue();
+            assertThat(m.sim().monitorNotifications(d)).isEqualTo(2);
+            m.sim().writeGuestMemory(d, 0x2000, new byte[] {(byte) 0xcc});
+            assertThatThrownBy(() -> m.sim().executeIcebp(d, 0, 0x2000))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not an icebp");
+        }
+    }
+
+    @Test
     void xenDropsAResponseOfAnotherVersionAndTakesItsOwn() throws Exception {
         try (Machine m = Machine.of("4.17")) {
             int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
@@ -282,18 +309,25 @@ class VmEventHypercallsTest {
     }
 
     @Test
-    void injectBreakpointQueuesOneEventPerVcpu() {
+    void injectEventQueuesOneEventPerVcpuWithItsVectorTypeLengthAndCr2() {
         try (Machine m = Machine.of("4.17")) {
             int d = m.sim().addGuest(GuestSpec.hvm("g", 2, 1024)).domid();
             int pv = m.sim().addGuest(GuestSpec.pv("p", 1, 1024)).domid();
-            m.vm().injectBreakpoint(d, 1);
-            assertThat(m.sim().pendingInjection(d, 1)).hasValueSatisfying(e ->
-                    assertThat(e).containsExactly(3, (int) m.constant("XEN_DMOP_EVENT_sw_exc"), 1));
-            assertThat(errno(() -> m.vm().injectBreakpoint(d, 1))).isEqualTo(Errno.EBUSY);
-            assertThat(errno(() -> m.vm().injectBreakpoint(d, 2))).isEqualTo(Errno.EINVAL);
-            assertThat(errno(() -> m.vm().injectBreakpoint(pv, 0))).isEqualTo(Errno.EINVAL);
-            assertThat(errno(() -> m.vm().injectBreakpoint(4321, 0))).isEqualTo(Errno.ESRCH);
-            assertThat(errno(() -> m.vm().injectBreakpoint(0, 0))).isEqualTo(Errno.EPERM);
+            int swExc = (int) m.constant("XEN_DMOP_EVENT_sw_exc");
+            int hwExc = (int) m.constant("XEN_DMOP_EVENT_hw_exc");
+            m.vm().injectEvent(d, 1, 3, swExc, 1, 0);
+            assertThat(m.sim().pendingInjection(d, 1)).hasValueSatisfying(e -> assertThat(e).containsExactly(3, swExc, 1, 0));
+            m.vm().injectEvent(d, 0, 1, hwExc, 0, 0x4001);
+            assertThat(m.sim().pendingInjection(d, 0)).hasValueSatisfying(e -> assertThat(e).containsExactly(1, hwExc, 0, 0x4001));
+            assertThat(errno(() -> m.vm().injectEvent(d, 1, 3, swExc, 1, 0))).isEqualTo(Errno.EBUSY);
+            assertThat(errno(() -> m.vm().injectEvent(d, 2, 3, swExc, 1, 0))).isEqualTo(Errno.EINVAL);
+            assertThat(errno(() -> m.vm().injectEvent(pv, 0, 3, swExc, 1, 0))).isEqualTo(Errno.EINVAL);
+            assertThat(errno(() -> m.vm().injectEvent(4321, 0, 3, swExc, 1, 0))).isEqualTo(Errno.ESRCH);
+            assertThat(errno(() -> m.vm().injectEvent(0, 0, 3, swExc, 1, 0))).isEqualTo(Errno.EPERM);
+            assertThatThrownBy(() -> m.vm().injectEvent(d, 0, 256, swExc, 1, 0)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("vector 256");
+            assertThatThrownBy(() -> m.vm().injectEvent(d, 0, 3, swExc, 16, 0)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("insn_len 16");
         }
     }
 
