@@ -40,6 +40,8 @@ logs() {
     for f in "$XEN_RIG_DIR"/share/out/hs_err_*.log; do [ -e "$f" ] && { say "--- JVM crash report $f"; head -40 "$f"; }; done
     if "$R" status >/dev/null 2>&1; then
         say "--- xl list; xl dmesg (tail)"; XEN_RIG_TIMEOUT=60 "$R" run 'xl list; xl dmesg | tail -30' 2>&1
+        say "--- the emulated CPUs (xen-rig emu-state: QEMU's monitor, which answers when dom0 does not)"
+        timeout 120 "$R" emu-state 2>&1 | grep -v '^[XY]MM[0-9]\|^[CDEFGS]S \|^[GI]DT=\|^LDT=\|^TR =\|^DR[0-9]\|^FCW=\|^FPR[0-9]\|^CCS=\|^EFER='
     fi
 }
 

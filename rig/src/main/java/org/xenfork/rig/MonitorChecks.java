@@ -4,7 +4,20 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
+import org.xenfork.privcmd.ForeignMemory;
+import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.LinuxSeam;
+import org.xenfork.privcmd.Privcmd;
+import org.xenfork.privcmd.VmEventHypercalls;
+import org.xenfork.vmi.Breakpoints;
+import org.xenfork.vmi.GuestMemory;
+import org.xenfork.vmi.MappedPhysicalMemory;
+import org.xenfork.vmi.Monitor;
+import org.xenfork.vmi.VmEventRequest;
+import org.xenfork.vmi.VmEventResponse;
 
 /**
  * {@code xenfork monitor} on the memory-sharing hypervisor, judged by witnesses that are not
@@ -75,10 +88,61 @@ final class MonitorChecks {
             RigChecks.Run again = c.run("monitor", id, "--cpuid", "--timeout", "0");
             c.check("the ring was disabled: a new monitor of the fork starts and ends (exit " + again.code() + ", "
                     + again.err().strip() + ")", again.code() == 0);
+            resetInTheResponse(fork, image, loop, original);
         } finally {
             RigChecks.Run d = c.run("destroy", id);
             c.check("destroy the monitor checks' fork: exit 0", d.code() == 0 && RigChecks.waitGone(fork));
         }
+    }
+
+    /**
+     * KF/x's round trip, through the library: the fork (paused, the parent's counter in its memory
+     * after a write of its own) runs into an ICEBP at the loop, and the answer resets it
+     * ({@code VM_EVENT_FLAG_RESET_FORK_STATE | _MEMORY}, Xen 4.17): its own pages are dropped, so the
+     * ICEBP and the planted counter are gone and the parent's bytes show through again (libxenctrl
+     * reads them), and its vCPU state is the parent's again.
+     */
+    private void resetInTheResponse(int fork, TinyImage image, long loop, byte original) throws Exception {
+        long parents = counter(g, image);
+        String planted = MemoryChecks.hex(0x5a5a0000L);
+        RigChecks.Run w = c.run("mem", "write", Integer.toString(fork), MemoryChecks.hex(image.counterAddress()), "--hex",
+                java.util.HexFormat.of().formatHex(MemoryChecks.le32(0x5a5a0000L)));
+        c.check("mem write of " + planted + " into the fork's counter before the reset check: exit 0 (" + w.err().strip()
+                + ")", w.code() == 0);
+        String events;
+        try (Privcmd privcmd = Privcmd.open(LinuxSeam.get());
+             Hypervisor xen = Hypervisor.open(privcmd, null, null, false);
+             VmEventHypercalls vm = VmEventHypercalls.open(xen)) {
+            ForeignMemory foreign = new ForeignMemory(privcmd);
+            try (Monitor m = Monitor.enable(xen, vm, foreign, fork)) {
+                c.check("a 4.17 monitor can reset a fork in its answer", m.canResetFork());
+                Breakpoints bps = new Breakpoints(new GuestMemory(new MappedPhysicalMemory(foreign, fork)),
+                        Breakpoints.Instruction.ICEBP, Breakpoints.Journal.NONE);
+                m.monitor(bps.instruction().event(), true);
+                bps.insert(loop);
+                xen.unpauseDomain(fork);
+                try {
+                    Optional<VmEventRequest> hit = m.next(Duration.ofSeconds(120));
+                    events = hit.map(r -> r.reasonName() + " at " + MemoryChecks.hex(r.rip())).orElse("none in 120 s");
+                    c.check("the fork runs into the ICEBP at the loop (" + events + ")",
+                            hit.isPresent() && bps.isHit(hit.get()) && hit.get().rip() == loop);
+                    if (hit.isPresent()) {
+                        xen.pauseDomain(fork); // so that it cannot run on before the bytes are looked at
+                        m.respond(VmEventResponse.resume(hit.get()).withForkReset(true, true));
+                    }
+                } finally {
+                    if (!RigChecks.xlState(fork).contains("p")) {
+                        xen.pauseDomain(fork);
+                    }
+                }
+            }
+        }
+        String byteNow = RigChecks.sh("xctest", "read", Integer.toString(fork), MemoryChecks.hex(loop), "1").strip();
+        c.check("after the answer's reset the fork's byte at the loop is the parent's again, by libxenctrl (" + byteNow
+                + ")", byteNow.equals(String.format("%02x", original & 0xff)));
+        long now = counter(fork, image);
+        c.check("after the reset the fork's counter is the parent's (" + MemoryChecks.hex(now) + ", parent "
+                + MemoryChecks.hex(parents) + "), not the planted " + planted, now == parents);
     }
 
     /** The tiny guest's counter in {@code domid}, as libxenctrl reads it ({@code xctest read}, little-endian). */
