@@ -23,7 +23,7 @@ final class MemoryChecks {
     private final RigChecks c;
     private final String guest;
     private final int g;
-    private TinyImage image;
+    private GuestImage image;
 
     MemoryChecks(RigChecks checks, String guest, int domid) {
         this.c = checks;
@@ -32,7 +32,7 @@ final class MemoryChecks {
     }
 
     void run(boolean memshr) throws Exception {
-        image = TinyImage.ofGuest(guest);
+        image = GuestImage.ofGuest(guest);
         Path tmp = Files.createTempDirectory("rig-mem");
         try {
             Path text = tmp.resolve("text.bin");

@@ -49,9 +49,9 @@ final class MonitorChecks {
                 + caps.out().strip() + caps.err().strip() + ")",
                 ours != null && theirs.equals("capabilities=" + ours.path("capabilities").asText()));
 
-        TinyImage image = TinyImage.ofGuest(guest);
+        GuestImage image = GuestImage.ofGuest(guest);
         long loop = image.loopAddress();
-        byte original = image.text()[(int) (loop - image.textAddress())];
+        byte original = image.codeByte(loop);
         RigChecks.Run f = c.run("fork-vm", "-p", guest);
         int fork = f.code() == 0 ? Integer.parseInt(f.out().strip()) : -1;
         c.check("fork-vm -p for the monitor checks: exit 0 (" + f.err().strip() + ")", fork > 0);
@@ -102,7 +102,7 @@ final class MonitorChecks {
      * ICEBP and the planted counter are gone and the parent's bytes show through again (libxenctrl
      * reads them), and its vCPU state is the parent's again.
      */
-    private void resetInTheResponse(int fork, TinyImage image, long loop, byte original) throws Exception {
+    private void resetInTheResponse(int fork, GuestImage image, long loop, byte original) throws Exception {
         long parents = counter(g, image);
         String planted = MemoryChecks.hex(0x5a5a0000L);
         RigChecks.Run w = c.run("mem", "write", Integer.toString(fork), MemoryChecks.hex(image.counterAddress()), "--hex",
@@ -146,7 +146,7 @@ final class MonitorChecks {
     }
 
     /** The tiny guest's counter in {@code domid}, as libxenctrl reads it ({@code xctest read}, little-endian). */
-    private static long counter(int domid, TinyImage image) throws Exception {
+    private static long counter(int domid, GuestImage image) throws Exception {
         String hex = RigChecks.sh("xctest", "read", Integer.toString(domid), MemoryChecks.hex(image.counterAddress()), "4")
                 .strip();
         byte[] b = java.util.HexFormat.of().parseHex(hex);

@@ -9,20 +9,59 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
- * What the tiny guest's ELF file (guests/tiny) says Xen loaded: its code segment's bytes and
- * guest-physical address, where its {@code counter} lives and where its {@code loop} starts.
- * Read from the ELF32 headers and symbol table, so the checks compare xenfork with the file,
- * not with xenfork.
+ * What a rig guest's ELF file (guests/tiny, guests/fuzz-target) says Xen loaded: its code segment's
+ * bytes and guest-physical address, and where its symbols are (the tiny guest's {@code counter} and
+ * {@code loop}, the fuzz target's {@code input}, {@code done} and {@code crash}). Read from the ELF32
+ * headers and symbol table, so the checks compare xenfork with the file, not with xenfork.
  */
-record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAddress) {
+record GuestImage(long textAddress, byte[] text, Map<String, Long> symbols) {
+    GuestImage {
+        text = text.clone();
+        symbols = Map.copyOf(symbols);
+    }
+
+    @Override
+    public byte[] text() {
+        return text.clone();
+    }
+
+    /** The address of symbol {@code name}. */
+    long symbol(String name) {
+        Long a = symbols.get(name);
+        if (a == null) {
+            throw new IllegalStateException("the guest's ELF image has no symbol '" + name + "'");
+        }
+        return a;
+    }
+
+    /** The tiny guest's counter. */
+    long counterAddress() {
+        return symbol("counter");
+    }
+
+    /** Where the tiny guest's loop starts. */
+    long loopAddress() {
+        return symbol("loop");
+    }
+
+    /** The byte the image has at {@code address} of its code. */
+    byte codeByte(long address) {
+        if (address < textAddress || address >= textAddress + text.length) {
+            throw new IllegalArgumentException("0x" + Long.toHexString(address) + " is outside the guest's code");
+        }
+        return text[(int) (address - textAddress)];
+    }
+
     private static final int PT_LOAD = 1;
     private static final int PF_X = 1;
     private static final int SHT_SYMTAB = 2;
 
     /** The image the running guest {@code guest} was loaded from: its config's kernel, as {@code xl list -l} shows it. */
-    static TinyImage ofGuest(String guest) throws Exception {
+    static GuestImage ofGuest(String guest) throws Exception {
         JsonNode l = new ObjectMapper().readTree(RigChecks.sh("xl", "list", "-l", guest));
         String k = l.get(0).path("config").path("b_info").path("kernel").asText();
         if (k.isEmpty()) {
@@ -31,7 +70,7 @@ record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAd
         return of(Path.of(k));
     }
 
-    static TinyImage of(Path elf) throws IOException {
+    static GuestImage of(Path elf) throws IOException {
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(elf)).order(ByteOrder.LITTLE_ENDIAN);
         if (b.getInt(0) != 0x464c457f || b.get(4) != 1) {
             throw new IOException(elf + " is not an ELF32 file");
@@ -53,8 +92,7 @@ record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAd
                 break;
             }
         }
-        long counter = -1;
-        long loop = -1;
+        Map<String, Long> symbols = new HashMap<>();
         for (int i = 0; i < shnum; i++) {
             int s = shoff + i * shentsize;
             if (b.getInt(s + 4) != SHT_SYMTAB) {
@@ -62,22 +100,20 @@ record TinyImage(long textAddress, byte[] text, long counterAddress, long loopAd
             }
             int strtab = shoff + b.getInt(s + 24) * shentsize; // sh_link: the symbol names' section
             int names = b.getInt(strtab + 16);
-            int symbols = b.getInt(s + 16);
+            int symtab = b.getInt(s + 16);
             int entsize = b.getInt(s + 36);
             for (int k = 0; k * entsize < b.getInt(s + 20); k++) {
-                int sym = symbols + k * entsize;
+                int sym = symtab + k * entsize;
                 String name = cString(b, names + b.getInt(sym));
-                if (name.equals("counter")) {
-                    counter = b.getInt(sym + 4) & 0xffffffffL;
-                } else if (name.equals("loop")) {
-                    loop = b.getInt(sym + 4) & 0xffffffffL;
+                if (!name.isEmpty()) {
+                    symbols.put(name, b.getInt(sym + 4) & 0xffffffffL);
                 }
             }
         }
-        if (text == null || counter < 0 || loop < 0) {
-            throw new IOException(elf + " has no executable PT_LOAD segment, or no 'counter' or 'loop' symbol");
+        if (text == null || symbols.isEmpty()) {
+            throw new IOException(elf + " has no executable PT_LOAD segment, or no symbols");
         }
-        return new TinyImage(textAddress, text, counter, loop);
+        return new GuestImage(textAddress, text, symbols);
     }
 
     private static String cString(ByteBuffer b, int at) {
