@@ -320,8 +320,9 @@ final class MonitorCommand implements Runnable {
         long deadline = timeout == null ? Long.MAX_VALUE : System.nanoTime() + Duration.ofSeconds(timeout).toNanos();
         Map<Integer, Long> stepping = new HashMap<>(); // vCPU -> the breakpoint it steps over
         long events = 0;
-        Thread self = Thread.currentThread();
-        StopRequest.Registration wake = stop.onRequest(self::interrupt);
+        // A stop wakes the wait on the event channel rather than interrupting this thread: an interrupt
+        // landing while the journal is being written would close its FileChannel (ClosedByInterruptException).
+        StopRequest.Registration wake = stop.onRequest(m::wakeUp);
         try {
             while ((count == null || events < count) && !stop.requested()) {
                 long left = deadline == Long.MAX_VALUE ? Duration.ofDays(1).toNanos() : deadline - System.nanoTime();
@@ -329,7 +330,7 @@ final class MonitorCommand implements Runnable {
                 try {
                     next = m.next(Duration.ofNanos(Math.max(0, left)));
                 } catch (InterruptedException e) {
-                    break;
+                    break; // not ours (a stop wakes, see above), but an interrupt asks for an end as well
                 }
                 if (next.isEmpty()) {
                     if (deadline != Long.MAX_VALUE) {
@@ -344,7 +345,6 @@ final class MonitorCommand implements Runnable {
             throw new RefusedException("domain " + m.domid() + ": " + e.getMessage(), e);
         } finally {
             wake.close();
-            Thread.interrupted(); // a stop's wake-up must not break the cleanup's I/O
         }
         return events;
     }

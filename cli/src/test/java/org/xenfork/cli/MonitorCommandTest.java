@@ -4,10 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.function.Function;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.Errno;
@@ -26,7 +28,8 @@ import org.xenfork.vmi.Breakpoints;
  * simulator's {@link SimXen#executeIcebp}, {@link SimXen#executeBreakpoint} (int3) or
  * {@link SimXen#executeCpuid}, run from an
  * {@link SimXen#afterCall} hook at the moment the command lets the paused domain run (its
- * unpausedomain), so each test is one thread and one order of events.
+ * unpausedomain), or from an {@link SimXen#afterMonitorResume} hook once Xen took an answer, so each
+ * test is one thread and one order of events (but the signal during a wait, which comes from another).
  */
 class MonitorCommandTest extends CommandRunner {
     private static final int PARENT = 1; // paused, HVM, 64 MiB
@@ -92,13 +95,13 @@ class MonitorCommandTest extends CommandRunner {
     void aBreakpointIsSteppedOverAndReinsertedWhereSinglestepIsOffered() {
         whenLetRun(machine, PARENT, () -> {
             machine.executeIcebp(PARENT, 0, AT);
-            // After the first answer (step over, the byte lifted): the step completes…
-            machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c -> {
+            // After the first answer (step over, the byte lifted), taken by Xen on its notification: the step completes…
+            machine.afterMonitorResume(PARENT, () -> {
                 assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("lifted").isEqualTo(ORIGINAL);
                 assertThat(machine.singlestepping(PARENT, 0)).isTrue();
                 machine.executeSinglestep(PARENT, 0, AT + 1);
                 // …then, answered (the icebp back, stepping off), the guest meets the breakpoint again.
-                machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c2 -> {
+                machine.afterMonitorResume(PARENT, () -> {
                     assertThat(machine.readGuestMemory(PARENT, AT, 1)[0]).as("reinserted").isEqualTo((byte) 0xf1);
                     assertThat(machine.singlestepping(PARENT, 0)).isFalse();
                     machine.executeIcebp(PARENT, 0, AT);
@@ -143,7 +146,7 @@ class MonitorCommandTest extends CommandRunner {
         // With icebp, DEBUG_EXCEPTION reports the guest's own #DBs too: given back, not printed, not counted.
         whenLetRun(machine, PARENT, () -> {
             machine.executeDebugTrap(PARENT, 0, AT, 0x4000); // a debug register of its own, at our breakpoint
-            machine.afterCall(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), c -> {
+            machine.afterMonitorResume(PARENT, () -> {
                 assertThat(machine.pendingInjection(PARENT, 0)).as("its #DB, as Xen reported it")
                         .hasValueSatisfying(e -> assertThat(e).containsExactly(1, 3, 0, 0x4000));
                 machine.executeIcebp(PARENT, 0, AT);
@@ -189,12 +192,33 @@ class MonitorCommandTest extends CommandRunner {
     @Test
     void aFailureWhileRunningStillPutsEverythingBack() {
         whenLetRun(machine, PARENT, () -> {
-            machine.executeIcebp(PARENT, 0, AT);
-            machine.injectFault(SimCall.named("XEN_DOMCTL_vm_event_op", PARENT), Errno.EIO); // the answer's RESUME
+            machine.executeDebugTrap(PARENT, 0, 0x6000, 0x4000); // the guest's own #DB: re-injected
+            machine.injectFault(SimCall.named("dm_op", PARENT), Errno.EIO); // the re-injection's XEN_DMOP_inject_event
         });
         Run r = monitor("parent", "--breakpoint", "0x5000", "--count", "5");
         assertThat(r.code()).as(r.err()).isEqualTo(1);
-        assertThat(r.err()).contains("XEN_VM_EVENT_RESUME").contains("EIO");
+        assertThat(r.err()).contains("XEN_DMOP_inject_event").contains("EIO");
+        assertLeftAsFound(machine, PARENT);
+    }
+
+    @Test
+    @Timeout(60) // a hang guard only: without its wake-up the wait would last a day
+    void aSignalDuringTheWaitWakesItAndEverythingIsPutBack() throws Exception {
+        Thread command = Thread.currentThread();
+        Thread signal = new Thread(() -> {
+            // Once the command waits on the ring's event channel (the simulated driver's poll), the signal comes.
+            while (Arrays.stream(command.getStackTrace()).noneMatch(f -> f.getMethodName().equals("await")
+                    && f.getClassName().equals("org.xenfork.privcmd.Evtchn"))) {
+                Thread.onSpinWait();
+            }
+            top.signals.request().request("SIGINT (test)");
+        }, "test-signal");
+        signal.setDaemon(true);
+        signal.start();
+        Run r = monitor("parent", "--breakpoint", "0x5000");
+        signal.join();
+        assertThat(r.code()).as(r.err()).isEqualTo(130);
+        assertThat(r.err()).contains("0 events from domain 1").contains("stopped by SIGINT (test)");
         assertLeftAsFound(machine, PARENT);
     }
 

@@ -144,8 +144,22 @@ public final class VmEventHypercalls implements AutoCloseable {
     }
 
     /**
-     * {@code XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_DISABLE, MONITOR)}: Xen drops its ring (vCPUs paused
-     * by unanswered requests are unpaused) and its event channel. EINVAL when no ring is enabled.
+     * {@code open(/dev/xen/evtchn)} ({@code xenevtchn_open}) on the seam of this Hypervisor's privcmd:
+     * the handle a monitor binds the port of {@link #monitorEnable} through, waits on and notifies
+     * Xen with. Here so that a monitor needs no seam of its own; the caller closes it.
+     *
+     * @throws XenEnvironmentException when the device is missing (not a dom0, or the driver is not
+     *         loaded) or the caller is not root
+     */
+    public Evtchn openEvtchn() {
+        return Evtchn.open(xen.privcmd().seam());
+    }
+
+    /**
+     * {@code XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_DISABLE, MONITOR)}: Xen drops its ring and frees its
+     * event channel (a bound monitor end is left unbound). vCPUs paused by unanswered requests stay
+     * paused ({@code vm_event_disable} unpauses only those waiting for a free slot). EINVAL when no
+     * ring is enabled.
      */
     public void monitorDisable(int domid) {
         beginVmEvent(domid, "XEN_VM_EVENT_DISABLE");

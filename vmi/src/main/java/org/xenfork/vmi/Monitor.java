@@ -6,6 +6,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import org.xenfork.privcmd.Evtchn;
 import org.xenfork.privcmd.ForeignMapping;
 import org.xenfork.privcmd.ForeignMemory;
 import org.xenfork.privcmd.Hypervisor;
@@ -16,8 +17,9 @@ import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
 import org.xenfork.privcmd.XenException;
 
 /**
- * A vm_event monitor of one domain: the ring set up as libxc's {@code xc_monitor_enable} does, the
- * events switched on, requests taken and answered, and everything undone by {@link #close()}.
+ * A vm_event monitor of one domain: the ring set up as libxc's {@code xc_monitor_enable} does, its
+ * event channel bound as xen-access binds it, the events switched on, requests taken and answered,
+ * and everything undone by {@link #close()}.
  *
  * <pre>{@code
  * try (VmEventHypercalls vm = VmEventHypercalls.open(xen);
@@ -28,11 +30,16 @@ import org.xenfork.privcmd.XenException;
  * }
  * }</pre>
  *
- * <p>Signalling: until privcmd has the {@code /dev/xen/evtchn} device, Xen's event channel is not
- * bound; a monitor finds requests by looking at the ring ({@link #next} checks it every millisecond
- * until its timeout, interruptibly) and has Xen take its responses with {@code XEN_VM_EVENT_RESUME}
- * ({@code xc_monitor_resume}), which runs the same {@code vm_event_resume} a notification of Xen's
- * port runs. Not thread-safe: one thread takes and answers.
+ * <p>Signalling, as libxc's users (xen-access, KF/x) do it: the port Xen allocates for the ring
+ * ({@code u.enable.port}) is bound interdomain through {@code /dev/xen/evtchn} ({@link Evtchn}, opened
+ * on the Hypervisor's own seam). Xen notifies it after putting a request on the ring
+ * ({@code vm_event_put_request} → {@code notify_via_xen_event_channel}); {@link #next} waits on it
+ * ({@code poll(2)}, no polling of the ring), reads the pending port and unmasks it before it looks at
+ * the ring again, so that a notification arriving between that look and the next wait is delivered
+ * at once instead of lost. {@link #respond} notifies Xen's end ({@code IOCTL_EVTCHN_NOTIFY}), and
+ * Xen's {@code monitor_notification} takes the responses ({@code vm_event_resume}) before the call
+ * returns. {@link #close()} and {@link #resumeWaitingVcpus} use the domctl {@code XEN_VM_EVENT_RESUME}
+ * instead (see there). Not thread-safe, but for {@link #wakeUp()}: one thread takes and answers.
  *
  * <p>On real Xen (the real-Xen tier, QEMU's emulated SVM) ICEBP breakpoints are checked; int3
  * breakpoints are not, since that CPU does not intercept INT3 ({@link Breakpoints.Instruction}):
@@ -40,7 +47,8 @@ import org.xenfork.privcmd.XenException;
  */
 public final class Monitor implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Monitor.class.getName());
-    private static final long POLL_NANOS = 1_000_000;
+    /** Waits longer than this (about 146 years) are waits without end, as {@link Evtchn#await} has them. */
+    private static final long LONGEST_WAIT_NANOS = Long.MAX_VALUE / 2;
 
     private final Hypervisor xen;
     private final VmEventHypercalls vm;
@@ -49,6 +57,9 @@ public final class Monitor implements AutoCloseable {
     private final ForeignMapping ringPage;
     private final MonitorRing ring;
     private final int xenPort;
+    /** The handle the ring's event channel is bound through, and dom0's end of it. */
+    private final Evtchn evtchn;
+    private final int localPort;
     private final int capabilities;
     private final Set<MonitorEvent> enabled = EnumSet.noneOf(MonitorEvent.class);
     /** Requests taken and not answered yet: their vCPUs wait, and close answers them. */
@@ -56,7 +67,7 @@ public final class Monitor implements AutoCloseable {
     private boolean closed;
 
     private Monitor(Hypervisor xen, VmEventHypercalls vm, int domid, long ringGfn, ForeignMapping ringPage,
-                    MonitorRing ring, int xenPort, int capabilities) {
+                    MonitorRing ring, int xenPort, Evtchn evtchn, int localPort, int capabilities) {
         this.xen = xen;
         this.vm = vm;
         this.domid = domid;
@@ -64,6 +75,8 @@ public final class Monitor implements AutoCloseable {
         this.ringPage = ringPage;
         this.ring = ring;
         this.xenPort = xenPort;
+        this.evtchn = evtchn;
+        this.localPort = localPort;
         this.capabilities = capabilities;
     }
 
@@ -71,10 +84,13 @@ public final class Monitor implements AutoCloseable {
      * {@code xc_monitor_enable}: pause the domain, read {@code HVM_PARAM_MONITOR_RING_PFN}, populate
      * the page if {@code XEN_DOMCTL_getpageframeinfo3} finds none, map it writable, enable the ring
      * ({@code XEN_DOMCTL_vm_event_op}), initialise the shared ring, take the page out of the guest's
-     * physmap ({@code XENMEM_decrease_reservation}: a failure is only logged, as libxc does) and undo
-     * the pause. On failure nothing stays enabled or mapped, and the pause is undone.
+     * physmap ({@code XENMEM_decrease_reservation}: a failure is only logged, as libxc does), open
+     * {@code /dev/xen/evtchn} on the seam of {@code xen}'s privcmd ({@link VmEventHypercalls#openEvtchn})
+     * and bind Xen's port interdomain ({@code IOCTL_EVTCHN_BIND_INTERDOMAIN}), and undo the pause. On
+     * failure nothing stays bound, enabled or mapped, and the pause is undone.
      *
      * @throws MonitorException naming the step and the errno (EBUSY: another monitor is attached)
+     * @throws org.xenfork.privcmd.XenEnvironmentException when {@code /dev/xen/evtchn} cannot be opened
      */
     public static Monitor enable(Hypervisor xen, VmEventHypercalls vm, ForeignMemory foreign, int domid) {
         if (domid <= 0 || domid >= org.xenfork.privcmd.Domid.FIRST_RESERVED) {
@@ -88,6 +104,7 @@ public final class Monitor implements AutoCloseable {
         });
         ForeignMapping page = null;
         boolean ringEnabled = false;
+        Evtchn evtchn = null;
         try {
             int param = (int) vm.abi().constant("HVM_PARAM_MONITOR_RING_PFN");
             long gfn = call("HVMOP_get_param(HVM_PARAM_MONITOR_RING_PFN)", domid, () -> vm.hvmParam(domid, param));
@@ -128,11 +145,19 @@ public final class Monitor implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "d{0}: the ring page stays in the guest''s physmap: {1}", domid,
                         e.getMessage());
             }
-            Monitor m = new Monitor(xen, vm, domid, gfn, page, ring, port, caps);
+            evtchn = vm.openEvtchn();
+            Evtchn handle = evtchn;
+            int localPort = call("IOCTL_EVTCHN_BIND_INTERDOMAIN(remote port " + port + ")", domid,
+                    () -> handle.bindInterdomain(domid, port));
+            Monitor m = new Monitor(xen, vm, domid, gfn, page, ring, port, evtchn, localPort, caps);
             page = null;
             ringEnabled = false;
+            evtchn = null;
             return m;
         } finally {
+            if (evtchn != null) {
+                evtchn.close(); // closing the handle unbinds whatever it bound
+            }
             if (ringEnabled) {
                 try {
                     vm.monitorDisable(domid);
@@ -219,33 +244,66 @@ public final class Monitor implements AutoCloseable {
     }
 
     /**
-     * The next request, waiting up to {@code timeout} (zero: only what is there).
+     * The next request, waiting up to {@code timeout} (zero: only what is there) on the ring's event
+     * channel: the ring is looked at, and while it is empty the channel is waited on
+     * ({@link Evtchn#await}), its pending port read and unmasked, and the ring looked at again. Empty
+     * after the timeout, or at once after {@link #wakeUp()}.
      *
-     * @throws InterruptedException if the thread is interrupted while waiting (Ctrl-C's stop)
+     * @throws InterruptedException if the thread is interrupted while waiting (its flag cleared)
+     * @throws MonitorException if reading or unmasking the port fails (the errno named)
      */
     public Optional<VmEventRequest> next(Duration timeout) throws InterruptedException {
         checkOpen();
-        long deadline = System.nanoTime() + timeout.toNanos();
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("a negative timeout (" + timeout + ") for the next request of d" + domid);
+        }
+        long budget = timeout.compareTo(Duration.ofNanos(LONGEST_WAIT_NANOS)) > 0 ? LONGEST_WAIT_NANOS : timeout.toNanos();
+        long deadline = System.nanoTime() + budget;
         while (!ring.hasRequest()) {
             long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return Optional.empty();
+            if (left <= 0 || !evtchn.await(Duration.ofNanos(left))) {
+                return ring.hasRequest() ? Optional.of(take()) : Optional.empty(); // timed out, or woken up
             }
-            long sleep = Math.min(left, POLL_NANOS);
-            Thread.sleep(sleep / 1_000_000, (int) (sleep % 1_000_000));
+            // Unmasked before the ring is looked at again: a notification Xen sends from now on is
+            // delivered (and ends the next wait at once), one sent while the port was masked is
+            // delivered by the unmask itself. Unmasked after the look, it could be missed for good.
+            for (int p : call("read(/dev/xen/evtchn)", domid, evtchn::pending)) {
+                if (p == localPort) {
+                    call("write(/dev/xen/evtchn) to unmask port " + p, domid, () -> {
+                        evtchn.unmask(p);
+                        return null;
+                    });
+                }
+            }
         }
-        VmEventRequest r = ring.take();
-        unanswered.add(r);
-        return Optional.of(r);
+        return Optional.of(take());
     }
 
-    /** Puts {@code response} on the ring and has Xen take it ({@code XEN_VM_EVENT_RESUME}). */
+    private VmEventRequest take() {
+        VmEventRequest r = ring.take();
+        unanswered.add(r);
+        return r;
+    }
+
+    /**
+     * Makes a waiting (or the next) {@link #next} return within {@link Evtchn#POLL_SLICE}, with what
+     * is on the ring or empty. Safe from any thread, e.g. a {@code StopRequest}'s wake-up for Ctrl-C.
+     */
+    public void wakeUp() {
+        evtchn.wakeUp();
+    }
+
+    /**
+     * Puts {@code response} on the ring and notifies Xen's port ({@code IOCTL_EVTCHN_NOTIFY}, libxc's
+     * {@code xenevtchn_notify}): Xen's {@code monitor_notification} takes the responses
+     * ({@code vm_event_resume}) before the call returns.
+     */
     public void respond(VmEventResponse response) {
         checkOpen();
         ring.put(response);
         unanswered.remove(response.request());
-        call("XEN_DOMCTL_vm_event_op(XEN_VM_EVENT_RESUME)", domid, () -> {
-            vm.monitorResume(domid);
+        call("IOCTL_EVTCHN_NOTIFY(port " + localPort + ")", domid, () -> {
+            evtchn.notifyRemote(localPort);
             return null;
         });
     }
@@ -255,6 +313,12 @@ public final class Monitor implements AutoCloseable {
      * monitor never saw (a monitor that died left them paused: disabling a ring does not unpause
      * them, {@code vm_event_disable}); Xen ignores the answer for a vCPU that waits for none
      * ({@code vm_event_resume} checks its {@code vm_event_pause_count}). Sent a ring's worth at a time.
+     *
+     * <p>Each batch is handed over with the domctl {@code XEN_VM_EVENT_RESUME}, not a notification:
+     * the next batch reuses the slots, so Xen must have taken this one, and only the domctl says so
+     * (its errno, e.g. ENODEV without a ring); Linux drops the result of the notification's
+     * {@code EVTCHNOP_send} ({@code notify_remote_via_evtchn}), so a lost batch would go unseen and
+     * leave vCPUs paused, in the very cleanup that is there to unpause them.
      */
     public void resumeWaitingVcpus(int vcpus) {
         checkOpen();
@@ -293,7 +357,8 @@ public final class Monitor implements AutoCloseable {
     /**
      * Undoes the monitor, every step attempted even if one fails: requests still on the ring are
      * answered (their vCPUs resume), the events switched on here are switched off, the ring is
-     * disabled ({@code XEN_VM_EVENT_DISABLE}), the page unmapped. Requests taken with {@link #next} and
+     * disabled ({@code XEN_VM_EVENT_DISABLE}), dom0's end of its event channel unbound
+     * ({@code IOCTL_EVTCHN_UNBIND}) and the handle closed, the page unmapped. Requests taken with {@link #next} and
      * not answered are answered first. The first failure is thrown at the
      * end with the others suppressed.
      */
@@ -312,14 +377,19 @@ public final class Monitor implements AutoCloseable {
             while (ring.hasRequest()) {
                 ring.put(VmEventResponse.resume(ring.take()));
             }
-            // Always: a response whose RESUME failed is on the ring too, and its vCPU waits for Xen to take it.
+            // Always, and by the domctl rather than a notification: a response whose notification failed
+            // is on the ring too, and its vCPU waits for Xen to take it; the domctl reports whether Xen
+            // did (a notification's EVTCHNOP_send result is dropped by Linux), and it works when the
+            // event channel handle is what failed.
             vm.monitorResume(domid);
         });
         for (MonitorEvent e : List.copyOf(enabled)) {
             attempt(failures, () -> switchEvent(e, false));
         }
         enabled.clear();
-        attempt(failures, () -> vm.monitorDisable(domid));
+        attempt(failures, () -> vm.monitorDisable(domid)); // Xen frees its port: ours is left unbound
+        attempt(failures, () -> evtchn.unbind(localPort));
+        attempt(failures, evtchn::close);
         attempt(failures, ringPage::close);
         if (!failures.isEmpty()) {
             RuntimeException first = failures.get(0);

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -15,20 +17,28 @@ import org.xenfork.abi.XenRelease;
 import org.xenfork.privcmd.DomainConfig;
 import org.xenfork.privcmd.Errno;
 import org.xenfork.privcmd.ForeignMemory;
+import org.xenfork.privcmd.ForwardingSeam;
 import org.xenfork.privcmd.Hypervisor;
+import org.xenfork.privcmd.Linux;
+import org.xenfork.privcmd.NativeException;
+import org.xenfork.privcmd.NativeSeam;
 import org.xenfork.privcmd.Privcmd;
 import org.xenfork.privcmd.VmEventHypercalls;
 import org.xenfork.privcmd.VmEventHypercalls.MonitorEvent;
+import org.xenfork.privcmd.XenEnvironmentException;
 import org.xenfork.sim.GuestSpec;
 import org.xenfork.sim.LoggedCall;
 import org.xenfork.sim.SimCall;
+import org.xenfork.sim.SimEventChannel;
 import org.xenfork.sim.SimXen;
 import org.xenfork.sim.SimulatedSeam;
 
 /**
  * {@link Monitor}, {@link MonitorRing} and {@link Breakpoints} on the simulator: the enable sequence
  * and its rollback, a request's decoding, responses (resume, registers, single-step, fork reset per
- * release), and what close leaves behind (nothing).
+ * release), the event channel that signals requests and responses, and what close leaves behind
+ * (nothing). Where a test must act at the moment {@link Monitor#next} waits, a {@link ForwardingSeam}
+ * runs it from the wait's poll(2), on the same thread: one order of events, no clock.
  */
 class MonitorTest {
     private SimXen sim;
@@ -39,17 +49,52 @@ class MonitorTest {
     private ForeignMemory foreign;
 
     private void boot(SimXen s) {
+        boot(s, UnaryOperator.identity());
+    }
+
+    /** The stack over {@code wrap} of the simulator's seam (a test's fault or hook on one call). */
+    private void boot(SimXen s, UnaryOperator<NativeSeam> wrap) {
         sim = s;
         seam = new SimulatedSeam(sim);
-        privcmd = Privcmd.open(seam);
+        privcmd = Privcmd.open(wrap.apply(seam));
         xen = Hypervisor.open(privcmd, null, null, false);
         vm = VmEventHypercalls.open(xen);
         foreign = new ForeignMemory(privcmd);
     }
 
     private int guest(String release, int vcpus) {
-        boot(SimXen.create(XenRelease.parse(release)));
+        return guest(release, vcpus, UnaryOperator.identity());
+    }
+
+    private int guest(String release, int vcpus, UnaryOperator<NativeSeam> wrap) {
+        boot(SimXen.create(XenRelease.parse(release)), wrap);
         return sim.addGuest(GuestSpec.hvm("g", vcpus, 4096)).domid();
+    }
+
+    /** A seam whose evtchn poll(2) runs {@code hook} first: what happens while {@link Monitor#next} waits. */
+    private static UnaryOperator<NativeSeam> onPoll(Runnable hook) {
+        return s -> new ForwardingSeam(s) {
+            @Override
+            public int poll(int fd, int events, int timeoutMillis) throws NativeException {
+                hook.run();
+                return super.poll(fd, events, timeoutMillis);
+            }
+        };
+    }
+
+    /** dom0's end of the ring's event channel, as Xen has it. */
+    private int dom0Port(int d, Monitor m) {
+        SimEventChannel xens = sim.eventChannel(d, m.xenPort()).orElseThrow();
+        assertThat(xens.state()).as("Xen's port is bound").isEqualTo(SimEventChannel.State.INTERDOMAIN);
+        assertThat(xens.remoteDomid()).isZero();
+        return xens.remotePort();
+    }
+
+    private void assertNothingLeft(int d, int openFiles) {
+        assertThat(seam.privcmdMappingCount()).as("ring page mapped").isZero();
+        assertThat(sim.monitorRingEnabled(d)).as("ring enabled").isFalse();
+        assertThat(sim.domain(d).orElseThrow().controllerPauseCount()).as("pause").isZero();
+        assertThat(seam.openFileCount()).as("open fds (the evtchn handle)").isEqualTo(openFiles);
     }
 
     @AfterEach
@@ -78,6 +123,7 @@ class MonitorTest {
                     "XEN_DOMCTL_getpageframeinfo3", "XENMEM_populate_physmap", "mmu_update",
                     "XEN_DOMCTL_vm_event_op", "XENMEM_decrease_reservation", "XEN_DOMCTL_unpausedomain");
             assertThat(m.xenPort()).isEqualTo(sim.monitorPort(d));
+            assertThat(sim.eventChannel(0, dom0Port(d, m)).orElseThrow().remotePort()).isEqualTo(m.xenPort());
             assertThat(sim.inPhysmap(d, m.ringGfn())).as("the ring page left the physmap").isFalse();
             assertThat(sim.domain(d).orElseThrow().isPaused()).isFalse();
         }
@@ -117,12 +163,122 @@ class MonitorTest {
     @Test
     void aFailedEnableDisablesTheRingAndUnmaps() {
         int d = guest("4.17", 1);
+        int files = seam.openFileCount();
         sim.injectFault(SimCall.named("XEN_DOMCTL_vm_event_op", d), Errno.ENOMEM);
         assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(MonitorException.class)
                 .hasMessageContaining("ENOMEM");
-        assertThat(seam.privcmdMappingCount()).isZero();
-        assertThat(sim.monitorRingEnabled(d)).isFalse();
-        assertThat(sim.domain(d).orElseThrow().controllerPauseCount()).isZero();
+        assertNothingLeft(d, files);
+    }
+
+    @Test
+    void anEvtchnDeviceThatCannotBeOpenedUndoesTheEnabledRing() {
+        int d = guest("4.17", 1, s -> new ForwardingSeam(s) {
+            @Override
+            public int open(String path, int flags) throws NativeException {
+                if (path.equals(Linux.EVTCHN_DEVICE)) {
+                    throw new NativeException("open(" + path + ")", Errno.ENOENT);
+                }
+                return super.open(path, flags);
+            }
+        });
+        int files = seam.openFileCount();
+        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(XenEnvironmentException.class)
+                .hasMessageContaining(Linux.EVTCHN_DEVICE);
+        assertNothingLeft(d, files);
+        assertThat(sim.monitorPort(d)).isEqualTo(-1);
+    }
+
+    @Test
+    void aFailedBindClosesTheHandleAndUndoesTheRing() {
+        int d = guest("4.17", 1, s -> new ForwardingSeam(s) {
+            @Override
+            public int ioctl(int fd, int request, long arg) throws NativeException {
+                if (request == Linux.IOCTL_EVTCHN_BIND_INTERDOMAIN) {
+                    throw new NativeException("ioctl(IOCTL_EVTCHN_BIND_INTERDOMAIN)", Errno.ENOSPC);
+                }
+                return super.ioctl(fd, request, arg);
+            }
+        });
+        int files = seam.openFileCount();
+        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(MonitorException.class)
+                .hasMessageContaining("IOCTL_EVTCHN_BIND_INTERDOMAIN").hasMessageContaining("ENOSPC")
+                .hasMessageContaining("d" + d);
+        assertNothingLeft(d, files);
+    }
+
+    @Test
+    void aResponseIsTakenThroughTheEventChannelNotTheResumeDomctl() throws Exception {
+        int d = guest("4.17", 2);
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            m.monitor(MonitorEvent.CPUID, true);
+            sim.executeCpuid(d, 1, 0x7000, 0, 0);
+            VmEventRequest r = m.next(Duration.ZERO).orElseThrow();
+            sim.clearCalls();
+            m.respond(VmEventResponse.resume(r).withRip(0x7002));
+            assertThat(sim.vcpuPausedByVmEvent(d, 1)).as("Xen took the response on the notification").isFalse();
+            assertThat(callNames()).as("no XEN_VM_EVENT_RESUME, nor any other hypercall").isEmpty();
+        }
+    }
+
+    @Test
+    void aRequestArrivingWhileNextWaitsIsSignalledEachTime() throws Exception {
+        AtomicInteger polls = new AtomicInteger();
+        AtomicInteger cpuids = new AtomicInteger(); // how many CPUIDs vCPU 0 is to execute at the next wait
+        int[] domid = {-1};
+        int d = guest("4.17", 1, onPoll(() -> {
+            if (cpuids.get() > 0) {
+                cpuids.decrementAndGet();
+                sim.executeCpuid(domid[0], 0, 0x7000, 0, 0); // after next looked at the ring, before it waits
+            }
+            if (polls.incrementAndGet() > 20) {
+                throw new AssertionError("next went on waiting: the notification was not delivered");
+            }
+        }));
+        domid[0] = d;
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            m.monitor(MonitorEvent.CPUID, true);
+            for (int round = 0; round < 3; round++) {
+                polls.set(0);
+                cpuids.set(1);
+                VmEventRequest r = m.next(Duration.ofSeconds(10)).orElseThrow();
+                assertThat(r.reasonName()).isEqualTo("cpuid");
+                assertThat(cpuids.get()).as("the request came during the wait").isZero();
+                m.respond(VmEventResponse.resume(r).withRip(0x7002));
+            }
+        }
+    }
+
+    @Test
+    void anInterruptEndsAWaitingNext() throws Exception {
+        AtomicInteger polls = new AtomicInteger();
+        int d = guest("4.17", 1, onPoll(() -> {
+            if (polls.incrementAndGet() > 20) {
+                throw new AssertionError("next went on waiting after the interrupt");
+            }
+            Thread.currentThread().interrupt(); // as Ctrl-C's handler would, from another thread
+        }));
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            assertThatThrownBy(() -> m.next(Duration.ofSeconds(10))).isInstanceOf(InterruptedException.class);
+            assertThat(Thread.interrupted()).as("the flag is cleared, as usual").isFalse();
+            assertThat(polls.get()).as("it did wait").isPositive();
+        }
+    }
+
+    @Test
+    void aWakeUpEndsAWaitingNextEmpty() throws Exception {
+        AtomicInteger polls = new AtomicInteger();
+        Monitor[] monitor = {null};
+        int d = guest("4.17", 1, onPoll(() -> {
+            if (polls.incrementAndGet() > 20) {
+                throw new AssertionError("next went on waiting after the wake-up");
+            }
+            monitor[0].wakeUp();
+        }));
+        try (Monitor m = Monitor.enable(xen, vm, foreign, d)) {
+            monitor[0] = m;
+            assertThat(m.next(Duration.ofSeconds(10))).isEmpty();
+            assertThat(polls.get()).isPositive();
+        }
     }
 
     @Test
@@ -299,11 +455,15 @@ class MonitorTest {
     @Test
     void closeAnswersPendingRequestsSwitchesEventsOffDisablesAndUnmaps() throws Exception {
         int d = guest("4.17", 1);
+        int files = seam.openFileCount();
         sim.writeGuestMemory(d, 0x9000, new byte[] {(byte) 0xcc});
         Monitor m = Monitor.enable(xen, vm, foreign, d);
+        int ours = dom0Port(d, m);
         m.monitor(MonitorEvent.SOFTWARE_BREAKPOINT, true);
         sim.executeBreakpoint(d, 0, 0x9000);
         m.close();
+        assertThat(sim.eventChannel(0, ours)).as("dom0's end unbound and closed").isEmpty();
+        assertThat(seam.openFileCount()).as("the evtchn handle closed").isEqualTo(files);
         assertThat(sim.vcpuPausedByVmEvent(d, 0)).isFalse();
         assertThat(sim.monitorEvents(d)).isZero();
         assertThat(sim.monitorRingEnabled(d)).isFalse();
@@ -314,13 +474,33 @@ class MonitorTest {
     @Test
     void closeAttemptsEveryStepAndNamesTheFirstFailure() {
         int d = guest("4.17", 1);
+        int files = seam.openFileCount();
         Monitor m = Monitor.enable(xen, vm, foreign, d);
+        int ours = dom0Port(d, m);
         m.monitor(MonitorEvent.CPUID, true);
         sim.injectFault(SimCall.named("XEN_DOMCTL_monitor_op", d), Errno.EIO);
         assertThatThrownBy(m::close).isInstanceOf(MonitorException.class).hasMessageContaining("EIO")
                 .hasMessageContaining("--cleanup " + d);
         assertThat(sim.monitorRingEnabled(d)).as("disabled after the failed step").isFalse();
+        assertThat(sim.eventChannel(0, ours)).as("unbound after the failed step").isEmpty();
+        assertThat(seam.openFileCount()).isEqualTo(files);
         assertThat(seam.privcmdMappingCount()).isZero();
+    }
+
+    @Test
+    void closeUnbindsAndClosesTheHandleEvenWhenXenRefusesTheResumeAndTheDisable() {
+        int d = guest("4.17", 1);
+        int files = seam.openFileCount();
+        Monitor m = Monitor.enable(xen, vm, foreign, d);
+        int ours = dom0Port(d, m);
+        sim.injectFault(SimCall.named("XEN_DOMCTL_vm_event_op", d), Errno.EIO, 2);
+        assertThatThrownBy(m::close).isInstanceOf(MonitorException.class).hasMessageContaining("EIO");
+        assertThat(sim.eventChannel(0, ours)).isEmpty();
+        assertThat(seam.openFileCount()).isEqualTo(files);
+        assertThat(seam.privcmdMappingCount()).isZero();
+        assertThat(sim.eventChannel(d, m.xenPort()).orElseThrow().state()).as("Xen's port, free to bind again")
+                .isEqualTo(SimEventChannel.State.UNBOUND);
+        vm.monitorDisable(d);
     }
 
     @Test

@@ -72,8 +72,6 @@ public final class SimDomain {
     boolean blockInterrupts;
     /** {@code HVM_PARAM_MONITOR_RING_PFN}: 0 (none) for PV, a special page for HVM/PVH (see {@link VmEventMonitor}). */
     long monitorRingGfn;
-    /** The next port {@code alloc_unbound_xen_event_channel} hands out in this domain (a simulator counter). */
-    int nextXenPort = 1;
     /** {@code d->vm_event_monitor}: the enabled monitor ring, or null. */
     VmEventMonitor.Ring monitorRing;
     /** The monitor events switched on ({@code XEN_DOMCTL_MONITOR_EVENT_*} numbers as bits). */

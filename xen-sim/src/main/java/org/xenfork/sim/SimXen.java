@@ -199,7 +199,7 @@ public final class SimXen {
         GetDomainInfoReply info = new GetDomainInfoReply(abi, host);
         this.memSharing = new MemSharing(abi, table, lifecycle, hvm, host);
         this.xenVersion = new XenVersionHypercall(abi, host, table);
-        this.monitor = new VmEventMonitor(abi, table, lifecycle, memSharing, hvm, host);
+        this.monitor = new VmEventMonitor(abi, table, lifecycle, memSharing, hvm, host, eventChannels);
         this.domctl = new DomctlHypercall(abi, table, lifecycle, info, hvm, host, monitor);
         this.sysctl = new SysctlHypercall(abi, table, info, host);
         this.memoryOp = new MemoryOpHypercall(abi, host, memSharing, table);
@@ -507,6 +507,18 @@ public final class SimXen {
         if (d.monitorRing != null) {
             monitor.resume(d);
         }
+    }
+
+    /**
+     * Once, right after Xen next takes the monitor responses of {@code domid} ({@code vm_event_resume},
+     * on a notification of its port or on {@code XEN_VM_EVENT_RESUME}), {@code action} runs on the
+     * thread that made it take them, under this simulator's lock: it may be a vCPU meeting its next
+     * event ({@link #executeSinglestep}, ...), but must not block. For a test acting between a
+     * monitor's answer and its next wait, where no hypercall is issued that {@link #afterCall} could
+     * match.
+     */
+    public synchronized void afterMonitorResume(int domid, Runnable action) {
+        monitor.afterResume(require(domid), action);
     }
 
     /** Whether {@code domid} has a monitor ring enabled. */

@@ -1,7 +1,9 @@
 package org.xenfork.sim;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.xenfork.abi.Abi;
 import org.xenfork.abi.Leaf;
 import org.xenfork.abi.StructLayout;
@@ -19,8 +21,12 @@ import org.xenfork.privcmd.Errno;
  * <p>The ring is Xen's front ring on the page at {@code HVM_PARAM_MONITOR_RING_PFN}: requests are
  * written into it and {@code req_prod} pushed; responses are taken from {@code rsp_cons} to the
  * page's {@code rsp_prod} on {@code XEN_VM_EVENT_RESUME} or a notification of Xen's port. Xen's port
- * is a number from a per-domain counter here; the event channel itself (binding, pending bits) is
- * not modelled by this class: {@link Ring#notifications()} counts what Xen would have sent.
+ * is a real one of {@link EventChannels}: {@code vm_event_enable} allocates it unbound for the
+ * caller ({@code alloc_unbound_xen_event_channel} with {@code monitor_notification}, which runs
+ * {@code vm_event_resume} when the monitor notifies its end), {@code vm_event_put_request} notifies
+ * it ({@code notify_via_xen_event_channel}: the monitor's bound end becomes pending) and
+ * {@code vm_event_disable} frees it ({@code free_xen_event_channel}: the monitor's end is left
+ * unbound). {@link Ring#notifications()} counts Xen's notifications, bound or not.
  *
  * <p>Not modelled: the paging and sharing rings (their modes answer ENOSYS), altp2m, emulation
  * responses, vCPUs waiting for a free slot (a full ring is refused by the test hook instead).
@@ -47,6 +53,7 @@ final class VmEventMonitor {
     private final MemSharing memSharing;
     private final HvmSaveRestore hvm;
     private final Host host;
+    private final EventChannels eventChannels;
     private final int ringSlots;
     private final StructLayout sring;
     private final int ringOffset;
@@ -56,6 +63,8 @@ final class VmEventMonitor {
     private final Leaf bpGfn, bpType, bpInsnLength, cpuidInsnLength, cpuidLeaf, cpuidSubleaf, ssGfn;
     private final Leaf dbGfn, dbType, dbInsnLength, dbPendingDbg;
     private final List<Leaf[]> regPairs = new ArrayList<>(); // {request leaf, hvm_hw_cpu leaf}
+    /** Test hooks: run once after the next {@link #resume} of the domain (see {@link SimXen#afterMonitorResume}). */
+    private final Map<SimDomain, List<Runnable>> afterResume = new HashMap<>();
     private final long interfaceVersion;
     private final long flagVcpuPaused, flagToggleSinglestep, flagSetRegisters;
     private final Long flagResetState, flagResetMemory; // 4.17+
@@ -90,8 +99,9 @@ final class VmEventMonitor {
     }
 
     VmEventMonitor(Abi abi, DomainTable domains, DomainLifecycle lifecycle, MemSharing memSharing, HvmSaveRestore hvm,
-                   Host host) {
+                   Host host, EventChannels eventChannels) {
         this.abi = abi;
+        this.eventChannels = eventChannels;
         this.domains = domains;
         this.lifecycle = lifecycle;
         this.memSharing = memSharing;
@@ -237,6 +247,9 @@ final class VmEventMonitor {
      * for a paged-out or shared page (a fork's absent page is populated by the unsharing lookup
      * first), EINVAL where no page backs the gfn. Xen's front ring starts at the page's current
      * producer indices ({@code FRONT_RING_INIT} reads none: both private counters start at 0).
+     * Then Xen's port, unbound for the caller, with {@code monitor_notification} as its
+     * notification function ({@code alloc_unbound_xen_event_channel}: ENOSPC without a free port,
+     * and then no ring).
      */
     private int enable(SimDomain d) {
         XenError.failIf(d.monitorRing != null, Errno.EBUSY);
@@ -246,19 +259,33 @@ final class VmEventMonitor {
         XenError.failIf(d.p2m.isPagedOut(gfn), Errno.ENOENT);
         XenError.failIf(!memSharing.resolve(d, gfn, true), Errno.EINVAL);
         Frame f = d.p2m.frame(gfn);
+        int port = eventChannels.allocUnboundXen(d, domains.caller().domid, p -> monitorNotification(d));
         f.mapped(); // Xen's own mapping of the page (map_domain_page_global) holds a reference
-        d.monitorRing = new Ring(gfn, f, d.nextXenPort++);
-        return d.monitorRing.xenPort;
+        d.monitorRing = new Ring(gfn, f, port);
+        return port;
     }
 
     /**
-     * {@code vm_event_disable} and {@code arch_monitor_cleanup_domain}: the ring and Xen's port go,
+     * {@code monitor_notification}: the monitor notified Xen's port ({@code evtchn_send} runs it on
+     * the sender's thread): {@code vm_event_resume}, which does nothing without a ring (its ENODEV
+     * goes nowhere).
+     */
+    private void monitorNotification(SimDomain d) {
+        if (d.monitorRing != null) {
+            resume(d);
+        }
+    }
+
+    /**
+     * {@code vm_event_disable} and {@code arch_monitor_cleanup_domain}: Xen's port is freed
+     * ({@code free_xen_event_channel}: the monitor's end, if bound, is left unbound), the ring goes,
      * and every monitor event is switched off. vCPUs paused by an unanswered request stay paused:
      * only a response unpauses them ({@code vm_event_disable} wakes the vCPUs waiting for a slot).
      */
     void disable(SimDomain d) {
         lifecycle.pause(d);
         try {
+            eventChannels.freeXen(d, d.monitorRing.xenPort);
             d.monitorRing.frame.unmapped();
             d.monitorRing = null;
             d.monitorEvents = 0;
@@ -289,6 +316,15 @@ final class VmEventMonitor {
             answer(d, rsp);
         }
         writeHeader(r, rspEvent, (r.rspCons + 1L) & 0xffff_ffffL); // RING_FINAL_CHECK_FOR_RESPONSES
+        List<Runnable> hooks = afterResume.remove(d);
+        if (hooks != null) {
+            hooks.forEach(Runnable::run);
+        }
+    }
+
+    /** {@code action} runs once, at the end of the next {@link #resume} of {@code d}. */
+    void afterResume(SimDomain d, Runnable action) {
+        afterResume.computeIfAbsent(d, x -> new ArrayList<>()).add(action);
     }
 
     private void answer(SimDomain d, byte[] rsp) {
@@ -512,6 +548,7 @@ final class VmEventMonitor {
         r.reqProdPvt++;
         writeHeader(r, reqProd, r.reqProdPvt & 0xffff_ffffL); // RING_PUSH_REQUESTS
         r.notifications++;
+        eventChannels.notifyViaXen(d, r.xenPort);
     }
 
     /** One index of the shared header ({@code vm_event_sring} up to {@code ring}), written into the page. */

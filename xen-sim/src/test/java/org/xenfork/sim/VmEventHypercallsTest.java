@@ -309,6 +309,79 @@ class VmEventHypercallsTest {
     }
 
     @Test
+    void theRingsPortIsXensOwnUnboundForDom0AndFreedByDisable() {
+        try (Machine m = Machine.of("4.17")) {
+            int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
+            m.vm().populatePhysmap(d, RING_GFN);
+            int port = m.vm().monitorEnable(d);
+            // vm_event_enable: alloc_unbound_xen_event_channel(d, 0, current->domain->domain_id, monitor_notification)
+            assertThat(m.sim().eventChannel(d, port)).hasValue(new SimEventChannel(d, port,
+                    SimEventChannel.State.UNBOUND, 0, -1, false, false, true));
+            try (org.xenfork.privcmd.Evtchn evtchn = m.vm().openEvtchn()) {
+                int local = evtchn.bindInterdomain(d, port);
+                assertThat(m.sim().eventChannel(d, port).orElseThrow().state()).isEqualTo(SimEventChannel.State.INTERDOMAIN);
+                m.vm().monitorDisable(d);
+                // vm_event_disable: free_xen_event_channel; dom0's end is left unbound, for d, and can be unbound
+                assertThat(m.sim().eventChannel(d, port)).isEmpty();
+                SimEventChannel ours = m.sim().eventChannel(0, local).orElseThrow();
+                assertThat(ours.state()).isEqualTo(SimEventChannel.State.UNBOUND);
+                assertThat(ours.remoteDomid()).isEqualTo(d);
+                evtchn.unbind(local);
+                assertThat(m.sim().eventChannel(0, local)).isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void aRequestNotifiesTheBoundPortAndItsNotificationMakesXenTakeTheResponses() throws Exception {
+        try (Machine m = Machine.of("4.17")) {
+            int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
+            m.sim().writeGuestMemory(d, 0x1000, new byte[] {(byte) 0xcc});
+            m.vm().populatePhysmap(d, RING_GFN);
+            Abi abi = Abi.forRelease(m.sim().release());
+            org.xenfork.abi.StructLayout sring = abi.struct("vm_event_sring");
+            org.xenfork.abi.StructLayout req = abi.struct("vm_event_request_t");
+            int slot0 = sring.field("ring").orElseThrow().offset();
+            try (org.xenfork.privcmd.ForeignMapping page = new org.xenfork.privcmd.ForeignMemory(m.privcmd())
+                    .map(d, org.xenfork.privcmd.Linux.PROT_READ | org.xenfork.privcmd.Linux.PROT_WRITE, RING_GFN);
+                 org.xenfork.privcmd.Evtchn evtchn = m.vm().openEvtchn()) {
+                int port = m.vm().monitorEnable(d);
+                int local = evtchn.bindInterdomain(d, port);
+                assertThat(evtchn.pending()).as("the bind's own delivery").containsExactly(local);
+                evtchn.unmask(local);
+                assertThat(evtchn.pending()).isEmpty();
+                m.vm().monitorEvent(d, MonitorEvent.SOFTWARE_BREAKPOINT, true);
+                m.sim().executeBreakpoint(d, 0, 0x1000);
+                // vm_event_put_request ends with notify_via_xen_event_channel
+                assertThat(evtchn.pending()).containsExactly(local);
+                byte[] response = new byte[req.size()];
+                page.read(slot0, response, 0, response.length);
+                page.write(slot0, response, 0, response.length); // the request echoed: VCPU_PAUSED, same vCPU
+                byte[] header = new byte[slot0];
+                sring.leaf("rsp_prod").write(header, 0, 1);
+                page.write(sring.leaf("rsp_prod").offset(), header, sring.leaf("rsp_prod").offset(), 4);
+                m.sim().clearCalls();
+                evtchn.notifyRemote(local); // evtchn_send -> monitor_notification -> vm_event_resume
+                assertThat(m.sim().vcpuPausedByVmEvent(d, 0)).isFalse();
+                assertThat(m.sim().calls()).as("no domctl: the notification alone").isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void enableFailsWithEnospcWithoutAFreePortAndLeavesNoRing() {
+        try (Machine m = Machine.of("4.17")) {
+            int d = m.sim().addGuest(GuestSpec.hvm("g", 1, 1024)).domid();
+            m.vm().populatePhysmap(d, RING_GFN);
+            for (int p = 1; p < EventChannels.TWO_LEVEL_PORTS; p++) {
+                m.sim().guestAllocUnbound(d, 0);
+            }
+            assertThat(errno(() -> m.vm().monitorEnable(d))).isEqualTo(Errno.ENOSPC);
+            assertThat(m.sim().monitorRingEnabled(d)).isFalse();
+        }
+    }
+
+    @Test
     void injectEventQueuesOneEventPerVcpuWithItsVectorTypeLengthAndCr2() {
         try (Machine m = Machine.of("4.17")) {
             int d = m.sim().addGuest(GuestSpec.hvm("g", 2, 1024)).domid();
