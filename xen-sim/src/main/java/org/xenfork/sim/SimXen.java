@@ -436,11 +436,7 @@ public final class SimXen {
     /** {@link #executeBreakpoint(int, int, long)} at virtual {@code rip}, which the guest's page tables map to {@code gpa}. */
     public synchronized boolean executeBreakpoint(int domid, int vcpu, long rip, long gpa) {
         SimDomain d = runningVcpu(domid, vcpu);
-        byte[] b = readGuestMemory(domid, gpa, 1);
-        if ((b[0] & 0xff) != 0xcc) {
-            throw new IllegalArgumentException("d" + domid + " has 0x" + Integer.toHexString(b[0] & 0xff)
-                    + ", not an int3, at 0x" + Long.toHexString(gpa));
-        }
+        requireInstruction(domid, gpa, 0xcc, "an int3");
         return monitor.breakpoint(d, vcpu, rip, gpa) == VmEventMonitor.Outcome.SENT;
     }
 
@@ -461,13 +457,18 @@ public final class SimXen {
     /** {@link #executeIcebp(int, int, long)} at virtual {@code rip}, which the guest's page tables map to {@code gpa}. */
     public synchronized boolean executeIcebp(int domid, int vcpu, long rip, long gpa) {
         SimDomain d = runningVcpu(domid, vcpu);
-        byte[] b = readGuestMemory(domid, gpa, 1);
-        if ((b[0] & 0xff) != 0xf1) {
-            throw new IllegalArgumentException("d" + domid + " has 0x" + Integer.toHexString(b[0] & 0xff)
-                    + ", not an icebp, at 0x" + Long.toHexString(gpa));
-        }
+        requireInstruction(domid, gpa, 0xf1, "an icebp");
         return monitor.debugException(d, vcpu, rip, gpa, VmEventMonitor.PRI_SW_EXCEPTION, 1, 0)
                 == VmEventMonitor.Outcome.SENT;
+    }
+
+    /** The one-byte instruction a test says the vCPU executes must be there. */
+    private void requireInstruction(int domid, long gpa, int opcode, String name) {
+        byte[] b = readGuestMemory(domid, gpa, 1);
+        if ((b[0] & 0xff) != opcode) {
+            throw new IllegalArgumentException("d" + domid + " has 0x" + Integer.toHexString(b[0] & 0xff) + ", not "
+                    + name + ", at 0x" + Long.toHexString(gpa));
+        }
     }
 
     /**
