@@ -71,7 +71,11 @@ class FuzzCommandTest extends CommandRunner {
             ranIn = -1;
             return;
         }
-        if (ranIn == f || machine.vcpuPausedByVmEvent(f, 0)) {
+        if (machine.vcpuPausedByVmEvent(f, 0)) {
+            ranIn = -1; // its run ended at a breakpoint: answered and not paused, it runs (the input) again
+            return;
+        }
+        if (ranIn == f) {
             return;
         }
         ranIn = f;
@@ -80,7 +84,9 @@ class FuzzCommandTest extends CommandRunner {
         if (ran.size() == stopAtRun) {
             top.signals.request().request("SIGINT (test)");
         }
-        machine.executeIcebp(f, 0, in[0] == PLANTED ? CRASH : DONE);
+        if (machine.executeIcebp(f, 0, in[0] == PLANTED ? CRASH : DONE)) {
+            ranIn = -1; // its run ended at the breakpoint: once answered and not paused, it runs again
+        }
     }
 
     private Run fuzz(String... args) {

@@ -228,7 +228,11 @@ class FuzzerTest {
 
     /** The bytes the fuzz fork reads at the input after an iteration: its parent's again, once reset. */
     private static void assertInputWrittenAndReset(Machine m, SimulatedGuest guest, Fuzzer f) throws InterruptedException {
-        byte[] written = {3}; // shorter than the parent's bytes there: zeros must replace them
+        byte[] longer = new byte[SIZE];
+        Arrays.fill(longer, (byte) 0x44);
+        assertThat(f.run(longer)).isEqualTo(Outcome.DONE);
+        assertThat(guest.lastInput()).isEqualTo(longer);
+        byte[] written = {3}; // shorter than the last input and the parent's bytes there: zeros must replace them
         assertThat(f.run(written)).isEqualTo(Outcome.DONE);
         assertThat(guest.lastInput()).as("the input, then zeros to the buffer's end").isEqualTo(Arrays.copyOf(written, SIZE));
         assertThat(m.sim.readGuestMemory(f.fork(), INPUT, SIZE)).as("reset: the sink's bytes, which are the parent's")
@@ -271,7 +275,7 @@ class FuzzerTest {
                 assertInputWrittenAndReset(m, guest, f);
                 assertThat(f.run(input(PLANTED))).isEqualTo(Outcome.crash(CRASH));
                 assertThat(f.run(input(HANGS))).isEqualTo(Outcome.HANG);
-                assertThat(forkResets(m, f.fork())).isEqualTo(3);
+                assertThat(forkResets(m, f.fork())).isEqualTo(4);
             }
             assertNothingLeft(m, 1);
         }

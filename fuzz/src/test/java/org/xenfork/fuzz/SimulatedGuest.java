@@ -9,7 +9,8 @@ import org.xenfork.vmi.Breakpoints;
 /**
  * The fuzz target's guest, played from the simulator's hypercall hooks: after every hypercall, a fork of a
  * fork of the parent (the fuzz fork) that can run (not paused, its vCPU 0 not waiting for an answer) and has
- * not run since it was last paused reads the first byte of its input buffer and executes the breakpoint
+ * not run since it was last paused or stopped at a breakpoint (so after each unpause and each response that
+ * lets it run) reads the first byte of its input buffer and executes the breakpoint
  * instruction at the crash address when it is {@link #PLANTED}, runs to no breakpoint at all when it is
  * {@link #HANGS} (a hang), and executes it at the done address otherwise. So every test is one thread and
  * one order of events, as on a vCPU that runs the input to its end the moment it is let run.
@@ -107,7 +108,11 @@ final class SimulatedGuest {
             ranIn = -1;
             return;
         }
-        if (ranIn == fork || sim.vcpuPausedByVmEvent(fork, 0)) {
+        if (sim.vcpuPausedByVmEvent(fork, 0)) {
+            ranIn = -1; // its run ended at a breakpoint: answered and not paused, it runs (the input) again
+            return;
+        }
+        if (ranIn == fork) {
             return;
         }
         ranIn = fork;
@@ -118,10 +123,10 @@ final class SimulatedGuest {
             return;
         }
         long at = first == PLANTED ? CRASH : DONE;
-        if (instruction == Breakpoints.Instruction.ICEBP) {
-            sim.executeIcebp(fork, 0, at);
-        } else {
-            sim.executeBreakpoint(fork, 0, at);
+        boolean waits = instruction == Breakpoints.Instruction.ICEBP ? sim.executeIcebp(fork, 0, at)
+                : sim.executeBreakpoint(fork, 0, at);
+        if (waits) {
+            ranIn = -1; // its run ended at the breakpoint: once answered and not paused, it runs again
         }
     }
 
