@@ -30,7 +30,7 @@ import picocli.CommandLine.Spec;
         versionProvider = VersionProvider.class,
         description = "Fork Xen HVM guests from Java: hypercalls through /dev/xen/privcmd, no libxenctrl.",
         footer = {"", "Exit codes: 0 done; 1 Xen, xenstored or QEMU refused; 2 bad usage or input; 3 environment missing;",
-            "130, 143, 129: stopped by SIGINT, SIGTERM, SIGHUP (fork-vm, fork-launch-dm: at a safe point).",
+            "4: fuzz found a crash. 130, 143, 129: stopped by SIGINT, SIGTERM, SIGHUP (fork-vm, fork-launch-dm: at a safe point).",
             "Examples:", "  xenfork demo", "  F=$(xenfork fork-vm -p --block-interrupts 5) && xenfork fork-reset $F"})
 public final class XenforkCommand implements Runnable {
 
@@ -77,6 +77,7 @@ public final class XenforkCommand implements Runnable {
         m.put("hvm-context", HvmContextCommand::new);
         m.put("mem", MemCommand::new);
         m.put("monitor", MonitorCommand::new);
+        m.put("fuzz", FuzzCommand::new);
         m.put("demo", DemoCommand::new);
         return m;
     }
