@@ -21,6 +21,7 @@ CP=$ROOT/cli/target/xenfork.jar:$ROOT/rig/target/classes
 JAVA_OPTS=${RIG_JAVA_OPTS:-"-XX:+UseSerialGC -XX:ErrorFile=/share/out/hs_err_%p.log -XX:-CreateCoredumpOnCrash"}
 GUEST=rigparent
 HVM=righvm   # memshr: an HVM guest with a libxl-started QEMU, for the device-model half (DeviceModelChecks)
+FUZZ=rigfuzz # memshr: guests/fuzz-target, for xenfork fuzz (FuzzChecks)
 flavors=("$@"); [ ${#flavors[@]} -gt 0 ] || flavors=(stock memshr)
 
 say() { echo "rig-tier: $*"; }
@@ -72,12 +73,17 @@ for flavor in "${flavors[@]}"; do
     if ! "$R" up "${up_args[@]}" >/dev/null; then say "$flavor: Xen/dom0 did not come up"; logs; failed=1; continue; fi
     # The guests run while xenfork works on them, as users' guests do; checks that need one paused pause it.
     if ! "$R" guest tiny "$GUEST" >/dev/null; then say "$flavor: the tiny guest did not start"; logs; failed=1; "$R" down >/dev/null 2>&1; continue; fi
-    hvm=()
+    hvm=(); fuzz_opt=
     if [ "$flavor" = memshr ]; then
         if ! XEN_RIG_TIMEOUT=300 "$R" guest hvm "$HVM" >/dev/null; then
             say "$flavor: the HVM guest did not start"; logs; failed=1; "$R" down >/dev/null 2>&1; continue
         fi
         hvm=("$HVM")
+        # The fuzz target spins between its harness CPUIDs: paused until FuzzChecks let it run to the harness.
+        if ! "$R" guest fuzz "$FUZZ" >/dev/null || ! "$R" run "xl pause $FUZZ" >/dev/null; then
+            say "$flavor: the fuzz target did not start"; logs; failed=1; "$R" down >/dev/null 2>&1; continue
+        fi
+        fuzz_opt="-Drig.fuzzTarget=$FUZZ"
     fi
     # The rig's own two guards against the emulation faults that once crashed dom0's processes (README.md, "TCG
     # workarounds"): Xen switches dom0's FPU state eagerly, and cross-modified code is executed whole.
@@ -85,7 +91,7 @@ for flavor in "${flavors[@]}"; do
                   || { echo "FAIL: Xen switches the FPU state of dom0 lazily (spec-ctrl=eager-fpu is missing)"; exit 1; }
               xmodify 10 && echo "ok: dom0 executes cross-modified code whole (xmodify)" \
                   || { echo "FAIL: dom0 executed a torn cross-modified instruction (xmodify)"; exit 1; }' || failed=1
-    "$R" run "cd /tmp && exec java $JAVA_OPTS -cp $CP org.xenfork.rig.RigChecks $flavor $GUEST ${hvm[*]:-}"
+    "$R" run "cd /tmp && exec java $JAVA_OPTS $fuzz_opt -cp $CP org.xenfork.rig.RigChecks $flavor $GUEST ${hvm[*]:-}"
     rc=$?
     say "$flavor: checks exited $rc after $(( $(date +%s) - t1 )) s (boot included)"
     if [ $rc -eq 0 ] && [ "$flavor" = stock ]; then

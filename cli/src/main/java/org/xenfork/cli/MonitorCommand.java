@@ -53,7 +53,7 @@ import picocli.CommandLine.Spec;
             "\"rip\", \"gfn\" (0x-hex strings; gfn null for cpuid), \"leaf\", \"subleaf\" (cpuid)}.",
             "A breakpoint is passed by single-stepping over the original instruction where the hypervisor offers",
             "single-step (Intel VT-x); elsewhere (AMD SVM) it is removed after its first hit, and said so.",
-            "A monitored CPUID is skipped as Xen's xen-access does (rip moves past it, registers unchanged).",
+            "A monitored CPUID is passed as Xen's xen-access does: rip moves past it, with the result Xen computed.",
             "Stops after --count N events, --timeout S seconds or Ctrl-C; then every original byte is put back, the",
             "events and the ring are switched off, and the record removed. If xenfork dies first, run",
             "  xenfork monitor --cleanup DOMAIN",

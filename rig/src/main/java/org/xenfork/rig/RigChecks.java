@@ -64,7 +64,7 @@ public final class RigChecks {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 2 || args.length > 3 || !List.of("stock", "memshr").contains(args[0])) {
-            System.err.println("usage: RigChecks stock|memshr GUEST [HVM]");
+            System.err.println("usage: RigChecks stock|memshr GUEST [HVM]   (-Drig.fuzzTarget=NAME: also fuzz that guest)");
             System.exit(2);
         }
         RigChecks c = new RigChecks();
@@ -74,6 +74,10 @@ public final class RigChecks {
         }
         if (args.length == 3) {
             c.step("fork with a device model", () -> new DeviceModelChecks(c, args[2]).run());
+        }
+        String fuzzTarget = System.getProperty("rig.fuzzTarget", "");
+        if (!fuzzTarget.isEmpty()) {
+            c.step("fuzzing the fuzz target", () -> new FuzzChecks(c, fuzzTarget).run());
         }
         c.noGuestCrashed();
         System.out.println("rig checks (" + args[0] + "): " + c.passed + " passed, " + c.failures.size() + " failed");
