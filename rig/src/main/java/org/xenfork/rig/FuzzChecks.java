@@ -43,7 +43,7 @@ final class FuzzChecks {
         Files.write(seed, new byte[] {0});
         RigChecks.Run r = c.run("--json", "fuzz", target, "--start-cpuid", HARNESS, "--input", MemoryChecks.hex(input) + ":1",
                 "--done", MemoryChecks.hex(done), "--crash", MemoryChecks.hex(crash), "--seed", seed.toString(),
-                "--iterations", "4000", "--random-seed", "1", "--timeout-ms", "10000", "--out", out.resolve("found").toString());
+                "--iterations", "2000", "--random-seed", "1", "--timeout-ms", "10000", "--out", out.resolve("found").toString());
         JsonNode summary = r.out().isBlank() ? null : JSON.readTree(r.out());
         c.check("fuzz from one zero byte finds the planted crash: exit 4 and a summary (" + r.out().strip() + "; "
                 + tail(r.err()) + ")", r.code() == 4 && summary != null && summary.path("crashes").asLong() >= 1);
