@@ -31,6 +31,7 @@ final class SimulatedGuest {
     private int ranIn = -1;
     private long runs;
     private boolean stopped;
+    private final java.util.Set<Integer> resumeArmed = new java.util.HashSet<>();
     /** The parent's harness: it executes CPUID leaf 0 at {@code harnessRip - 0x10}, then this leaf at {@code harnessRip}. */
     private long harnessLeaf = -1;
     private long harnessRip;
@@ -57,6 +58,7 @@ final class SimulatedGuest {
     SimulatedGuest withHarness(long leaf, long rip) {
         harnessLeaf = leaf;
         harnessRip = rip;
+        armResume(parent);
         return this;
     }
 
@@ -84,12 +86,28 @@ final class SimulatedGuest {
         sim.afterCall(c -> true, this::after);
     }
 
+    /**
+     * A domain also runs when the monitor's answer lets it: an answer goes by a notification of Xen's port,
+     * which is no hypercall, so the hypercall hook alone would never see that moment.
+     */
+    private void armResume(int domid) {
+        if (!stopped && resumeArmed.add(domid) && sim.domain(domid).isPresent()) {
+            sim.afterMonitorResume(domid, () -> {
+                resumeArmed.remove(domid);
+                after(null);
+            });
+        } else if (sim.domain(domid).isEmpty()) {
+            resumeArmed.remove(domid);
+        }
+    }
+
     private void after(LoggedCall call) {
         if (stopped) {
             return;
         }
         arm();
         if (harnessLeaf >= 0 && harnessStep < 2) {
+            armResume(parent);
             SimDomain p = sim.domain(parent).orElseThrow();
             if (!p.isPaused() && !sim.vcpuPausedByVmEvent(parent, 0)) {
                 boolean first = harnessStep == 0; // executed again and again until a monitor sees it
@@ -103,6 +121,7 @@ final class SimulatedGuest {
             return;
         }
         int fork = f.getAsInt();
+        armResume(fork);
         SimDomain d = sim.domain(fork).orElseThrow();
         if (d.isPaused() || d.isDying()) {
             ranIn = -1;

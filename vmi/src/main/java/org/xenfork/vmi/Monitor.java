@@ -104,7 +104,6 @@ public final class Monitor implements AutoCloseable {
         });
         ForeignMapping page = null;
         boolean ringEnabled = false;
-        boolean paused = true; // the pausedomain above succeeded
         Evtchn evtchn = null;
         try {
             int param = (int) vm.abi().constant("HVM_PARAM_MONITOR_RING_PFN");
@@ -154,20 +153,6 @@ public final class Monitor implements AutoCloseable {
             page = null;
             ringEnabled = false;
             evtchn = null;
-            paused = false;
-            try {
-                xen.unpauseDomain(domid);
-            } catch (XenException e) {
-                // Not only logged: the caller would go on with a domain paused once more than it found it.
-                try {
-                    m.close();
-                } catch (RuntimeException c) {
-                    e.addSuppressed(c);
-                }
-                throw new MonitorException("d" + domid + ": XEN_DOMCTL_unpausedomain after enabling the ring failed: "
-                        + e.getMessage() + "; the monitor was closed again, and the domain may be paused once more than "
-                        + "it was: xenfork unpause " + domid, e);
-            }
             return m;
         } finally {
             if (evtchn != null) {
@@ -184,12 +169,10 @@ public final class Monitor implements AutoCloseable {
             if (page != null) {
                 page.close();
             }
-            if (paused) {
-                try {
-                    xen.unpauseDomain(domid);
-                } catch (XenException e) {
-                    LOG.log(System.Logger.Level.WARNING, "d{0}: undoing the pause: {1}", domid, e.getMessage());
-                }
+            try {
+                xen.unpauseDomain(domid);
+            } catch (XenException e) {
+                LOG.log(System.Logger.Level.WARNING, "d{0}: undoing the pause: {1}", domid, e.getMessage());
             }
         }
     }

@@ -282,17 +282,6 @@ class MonitorTest {
     }
 
     @Test
-    void aFailedUnpauseAtTheEndOfEnableClosesTheMonitorAndSaysSo() {
-        int d = guest("4.17", 1);
-        sim.injectFault(SimCall.named("XEN_DOMCTL_unpausedomain", d), Errno.EIO);
-        assertThatThrownBy(() -> Monitor.enable(xen, vm, foreign, d)).isInstanceOf(MonitorException.class)
-                .hasMessageContaining("XEN_DOMCTL_unpausedomain after enabling the ring failed")
-                .hasMessageContaining("xenfork unpause " + d);
-        assertThat(sim.monitorRingEnabled(d)).isFalse();
-        assertThat(seam.privcmdMappingCount()).isZero();
-    }
-
-    @Test
     void aBreakpointEventIsDecodedAndAResponseResumesTheVcpu() throws Exception {
         int d = guest("4.17", 2);
         GuestMemory mem = new GuestMemory(new MappedPhysicalMemory(foreign, d));
