@@ -284,30 +284,29 @@ public final class SimulatedSeam implements NativeSeam {
 
     @Override
     public int readFd(int fd, long address, int length) throws NativeException {
-        checkLength(length);
-        String call = "read(" + fd + ", " + length + " bytes)";
-        OpenFile file = file(fd, call);
-        if (file.accessMode == O_WRONLY) {
-            throw new NativeException(call, Errno.EBADF);
-        }
-        if (file.device != Device.EVTCHN) {
-            throw new NativeException(call, Errno.EINVAL); // privcmd and privcmd-buf have no read
-        }
-        return file.evtchn.read(address, length, memory);
+        return evtchnFile(fd, length, "read", O_WRONLY).read(address, length, memory);
     }
 
     @Override
     public int writeFd(int fd, long address, int length) throws NativeException {
+        return evtchnFile(fd, length, "write", O_RDONLY).write(address, length, memory);
+    }
+
+    /**
+     * The evtchn device behind {@code fd}, for a read or a write: EBADF when it was opened
+     * {@code refusedMode}; EINVAL for privcmd and privcmd-buf, which have neither.
+     */
+    private EvtchnFile evtchnFile(int fd, int length, String op, int refusedMode) throws NativeException {
         checkLength(length);
-        String call = "write(" + fd + ", " + length + " bytes)";
+        String call = op + "(" + fd + ", " + length + " bytes)";
         OpenFile file = file(fd, call);
-        if (file.accessMode == O_RDONLY) {
+        if (file.accessMode == refusedMode) {
             throw new NativeException(call, Errno.EBADF);
         }
         if (file.device != Device.EVTCHN) {
-            throw new NativeException(call, Errno.EINVAL); // privcmd and privcmd-buf have no write
+            throw new NativeException(call, Errno.EINVAL);
         }
-        return file.evtchn.write(address, length, memory);
+        return file.evtchn;
     }
 
     @Override

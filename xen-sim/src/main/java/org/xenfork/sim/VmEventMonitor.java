@@ -451,7 +451,7 @@ final class VmEventMonitor {
         bpGfn.write(req, 0, gpa / Frame.SIZE);
         bpType.write(req, 0, SW_EXCEPTION);
         bpInsnLength.write(req, 0, 1);
-        put(d, vcpu, req);
+        put(d, vcpu, req, true);
         return Outcome.SENT;
     }
 
@@ -474,10 +474,10 @@ final class VmEventMonitor {
         dbPendingDbg.write(req, 0, pendingDbg);
         if (!d.debugExceptionSync) {
             flags.write(req, 0, 0);
-            putAsync(d, vcpu, req);
+            put(d, vcpu, req, false);
             return Outcome.NOT_MONITORED;
         }
-        put(d, vcpu, req);
+        put(d, vcpu, req, true);
         return Outcome.SENT;
     }
 
@@ -490,7 +490,7 @@ final class VmEventMonitor {
         cpuidInsnLength.write(req, 0, 2);
         cpuidLeaf.write(req, 0, leaf & 0xffff_ffffL);
         cpuidSubleaf.write(req, 0, subleaf & 0xffff_ffffL);
-        put(d, vcpu, req);
+        put(d, vcpu, req, true);
         return Outcome.SENT;
     }
 
@@ -504,7 +504,7 @@ final class VmEventMonitor {
         }
         byte[] req = newRequest(d, vcpu, reasonSinglestep, ripValue);
         ssGfn.write(req, 0, gpa / Frame.SIZE);
-        put(d, vcpu, req);
+        put(d, vcpu, req, true);
         return Outcome.SENT;
     }
 
@@ -524,25 +524,19 @@ final class VmEventMonitor {
         return req;
     }
 
-    /** {@code vm_event_put_request} then {@code notify_via_xen_event_channel}, after pausing the vCPU. */
-    private void put(SimDomain d, int vcpu, byte[] req) {
-        checkSlot(d, vcpu);
-        d.vmEventPaused.set(vcpu);
-        putAsync(d, vcpu, req);
-    }
-
-    private void checkSlot(SimDomain d, int vcpu) {
+    /**
+     * {@code monitor_traps}: a synchronous request pauses the vCPU first ({@code VM_EVENT_FLAG_VCPU_PAUSED}),
+     * then {@code vm_event_put_request} and {@code notify_via_xen_event_channel}.
+     */
+    private void put(SimDomain d, int vcpu, byte[] req, boolean sync) {
         Ring r = d.monitorRing;
         if (r.reqProdPvt - r.rspCons >= ringSlots) {
             throw new IllegalStateException("d" + d.domid + "'s monitor ring is full: vCPU " + vcpu
                     + " would wait for a slot (vm_event_wait_slot)");
         }
-    }
-
-    /** {@code vm_event_put_request} and the notification, the vCPU left running (an asynchronous event). */
-    private void putAsync(SimDomain d, int vcpu, byte[] req) {
-        checkSlot(d, vcpu);
-        Ring r = d.monitorRing;
+        if (sync) {
+            d.vmEventPaused.set(vcpu);
+        }
         int base = ringOffset + (r.reqProdPvt & (ringSlots - 1)) * request.size();
         r.frame.write(base, req, 0, req.length);
         r.reqProdPvt++;
