@@ -67,10 +67,14 @@ check completion-commands 0 'fork-vm.*fork-reset|fork-reset.*fork-vm' bash -c "s
 check completion-abi      0 'layout'              bash -c "source '$comp'
     COMP_WORDS=(xenfork abi la); COMP_CWORD=2; COMP_LINE='xenfork abi la'; COMP_POINT=\${#COMP_LINE}
     _complete_xenfork xenfork la abi; echo \${COMPREPLY[*]}"
+check completion-fuzz     0 'start-cpuid'         bash -c "source '$comp'
+    COMP_WORDS=(xenfork fuzz --st); COMP_CWORD=2; COMP_LINE='xenfork fuzz --st'; COMP_POINT=\${#COMP_LINE}
+    _complete_xenfork xenfork --st fuzz; echo \${COMPREPLY[*]}"
 pages=$(ls "$root"/share/man/man1/xenfork*.1 | wc -l)
 check man-pages           0 'pages'               sh -c "[ $pages -ge 15 ] && echo '$pages pages'"
 warn=$(for p in "$root"/share/man/man1/*.1; do groff -man -Tutf8 -ww -z "$p" 2>&1; done)
 check man-clean           0 'clean'               sh -c "[ -z \"$warn\" ] && echo clean || { echo \"$warn\"; exit 1; }"
 check man-fork-vm         0 'block-interrupts'    sh -c "groff -man -Tascii -P-cbou '$root/share/man/man1/xenfork-fork-vm.1' 2>/dev/null"
+check man-fuzz            0 'crash was found'     sh -c "groff -man -Tascii -P-cbou '$root/share/man/man1/xenfork-fuzz.1' 2>/dev/null"
 echo "test-dist: $passed passed, $fail failed"
 [ $fail -eq 0 ]

@@ -56,7 +56,7 @@ import picocli.CommandLine.Spec;
             "Findings: OUT/crashes/crash-ADDRESS-HASH and OUT/hangs/hang-HASH (the input's bytes; HASH the first 16",
             "hex digits of its SHA-256; a name that exists is not written again), folders 0700, files 0600.",
             "Stops after --iterations N, --time S or Ctrl-C. Status on stderr (one line updated in place on a terminal,",
-            "else a line every " + FuzzCommand.STATUS_SECONDS + " s); at the end a summary on stderr and the new crash files on stdout, or",
+            "else a line every " + StatusLine.LOG_EVERY_SECONDS + " s); at the end a summary on stderr and the new crash files on stdout, or",
             "with --json one object: {\"iterations\", \"crashes\", \"hangs\", \"elapsed_s\", \"iterations_per_second\",",
             "\"crash_files\", \"hang_files\", \"interrupted\"} (crashes and hangs count iterations; the files are new ones).",
             "Exit codes: 0 no crash; " + FuzzCommand.EXIT_CRASH + " a crash was found; 1 Xen refused a step; 2 bad arguments; 130 Ctrl-C.",
@@ -68,7 +68,6 @@ final class FuzzCommand implements Callable<Integer> {
     /** Exit code of a run that found a crash, so that scripts can tell. */
     static final int EXIT_CRASH = 4;
     static final int MAX_SEED_FILES = 1024;
-    static final int STATUS_SECONDS = 5;
     /** The bytes all seed files together may hold. */
     static final long MAX_SEED_BYTES = 64L << 20;
     private static final long MAX_TIME = 366L * 24 * 3600;
@@ -206,12 +205,8 @@ final class FuzzCommand implements Callable<Integer> {
 
     private int run(Backend b, FuzzTarget target, HavocMutator mutator, Findings findings, StopRequest stop, PrintWriter err) {
         Campaign.Summary s;
-        boolean terminal = System.console() != null;
-        Campaign.Status status = new Campaign.Status(terminal ? Duration.ofMillis(250) : Duration.ofSeconds(STATUS_SECONDS),
-                p -> {
-                    err.print(terminal ? "\r" + line(p) + "\u001b[K" : line(p) + "\n");
-                    err.flush();
-                });
+        StatusLine line = new StatusLine(err, StatusLine.onTerminal());
+        Campaign.Status status = new Campaign.Status(line.every(), p -> line.show(line(p)));
         try (Fuzzer f = Fuzzer.start(b.xen(), b.privcmd(), target, stop, Backend.notices(err))) {
             err.println("xenfork: fuzzing domain " + target.parent() + " through fork " + f.fork() + " (reset "
                     + (f.resetsInResponse() ? "in the vm_event response" : "with fork_reset") + "); Ctrl-C to stop");
@@ -221,9 +216,8 @@ final class FuzzCommand implements Callable<Integer> {
             throw new UsageException(e.getMessage());
         } catch (FuzzException e) {
             throw new RefusedException(e.getMessage(), e);
-        }
-        if (terminal) {
-            err.println();
+        } finally {
+            line.end(); // the summary or the error starts on a line of its own
         }
         print(s, err);
         return s.progress().crashes() > 0 ? EXIT_CRASH : Main.EXIT_OK;
