@@ -205,8 +205,8 @@ final class FuzzCommand implements Callable<Integer> {
 
     private int run(Backend b, FuzzTarget target, HavocMutator mutator, Findings findings, StopRequest stop, PrintWriter err) {
         Campaign.Summary s;
-        StatusLine line = new StatusLine(err, StatusLine.onTerminal());
-        Campaign.Status status = new Campaign.Status(line.every(), p -> line.show(line(p)));
+        StatusLine statusLine = new StatusLine(err, StatusLine.onTerminal());
+        Campaign.Status status = new Campaign.Status(statusLine.every(), p -> statusLine.show(line(p)));
         try (Fuzzer f = Fuzzer.start(b.xen(), b.privcmd(), target, stop, Backend.notices(err))) {
             err.println("xenfork: fuzzing domain " + target.parent() + " through fork " + f.fork() + " (reset "
                     + (f.resetsInResponse() ? "in the vm_event response" : "with fork_reset") + "); Ctrl-C to stop");
@@ -217,7 +217,7 @@ final class FuzzCommand implements Callable<Integer> {
         } catch (FuzzException e) {
             throw new RefusedException(e.getMessage(), e);
         } finally {
-            line.end(); // the summary or the error starts on a line of its own
+            statusLine.end(); // the summary or the error starts on a line of its own
         }
         print(s, err);
         return s.progress().crashes() > 0 ? EXIT_CRASH : Main.EXIT_OK;
